@@ -1,0 +1,228 @@
+// Package core holds what every service of the local cloud shares: the simulated clock,
+// the account and credential store, fault injection, the internal event stream and ids.
+package core
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// Clock is the local cloud's notion of time. Every service reads time from it and
+// schedules future work with AfterFunc, so tests can advance days in microseconds.
+//
+// Two modes:
+//   - manual (speed 0): time only moves when Advance or Set is called. Advance fires every
+//     due callback in time order, with Now() equal to the callback's due time while it runs.
+//   - real time (speed > 0): Now() = base + elapsed wall time × speed, and a background
+//     loop fires due callbacks. Advance still works on top of it (it shifts the base).
+type Clock struct {
+	mu      sync.Mutex
+	base    time.Time // simulated time at wallRef
+	wallRef time.Time
+	speed   float64
+	queue   timerQueue
+	seq     uint64
+	wake    chan struct{}
+	stop    chan struct{}
+	firing  sync.Mutex // serialises callback execution so Advance is deterministic
+}
+
+// NewManualClock returns a clock that stands still at start until advanced.
+func NewManualClock(start time.Time) *Clock {
+	return &Clock{base: start.UTC(), wake: make(chan struct{}, 1)}
+}
+
+// NewRealtimeClock returns a clock that starts at start and runs speed times faster than
+// the wall clock (1 = real time). Call Close to stop its background loop.
+func NewRealtimeClock(start time.Time, speed float64) *Clock {
+	if speed <= 0 {
+		speed = 1
+	}
+	c := &Clock{base: start.UTC(), wallRef: time.Now(), speed: speed, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	go c.loop()
+	return c
+}
+
+// Now returns the simulated time (UTC).
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nowLocked()
+}
+
+func (c *Clock) nowLocked() time.Time {
+	if c.speed == 0 {
+		return c.base
+	}
+	el := time.Since(c.wallRef)
+	return c.base.Add(time.Duration(float64(el) * c.speed))
+}
+
+// Speed reports the real-time factor (0 for a manual clock).
+func (c *Clock) Speed() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.speed
+}
+
+// Timer is a scheduled callback; Stop cancels it if it has not fired.
+type Timer struct {
+	c     *Clock
+	entry *timerEntry
+}
+
+// Stop cancels the timer. It reports whether the callback was still pending.
+func (t *Timer) Stop() bool {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
+	if t.entry.index < 0 {
+		return false
+	}
+	heap.Remove(&t.c.queue, t.entry.index)
+	return true
+}
+
+// AfterFunc runs f (in its own call, never under the clock's lock) once the simulated time
+// reaches at. A time in the past fires at the next Advance or loop tick.
+func (c *Clock) AfterFunc(at time.Time, f func()) *Timer {
+	c.mu.Lock()
+	c.seq++
+	e := &timerEntry{at: at, seq: c.seq, f: f}
+	heap.Push(&c.queue, e)
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return &Timer{c: c, entry: e}
+}
+
+// Advance moves the clock forward by d, firing every callback that falls due on the way,
+// in time order. Callbacks may schedule further callbacks; those fire too if due.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	target := c.nowLocked().Add(d)
+	c.mu.Unlock()
+	c.AdvanceTo(target)
+}
+
+// AdvanceTo moves the clock to t (never backwards), firing due callbacks in order.
+func (c *Clock) AdvanceTo(t time.Time) {
+	c.firing.Lock()
+	defer c.firing.Unlock()
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 || c.queue[0].at.After(t) {
+			c.setLocked(t)
+			c.mu.Unlock()
+			return
+		}
+		e := heap.Pop(&c.queue).(*timerEntry)
+		if e.at.After(c.nowLocked()) {
+			c.setLocked(e.at)
+		}
+		c.mu.Unlock()
+		e.f()
+	}
+}
+
+// NextDue reports the due time of the earliest pending callback.
+func (c *Clock) NextDue() (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		return time.Time{}, false
+	}
+	return c.queue[0].at, true
+}
+
+func (c *Clock) setLocked(t time.Time) {
+	if !t.After(c.nowLocked()) {
+		return
+	}
+	if c.speed == 0 {
+		c.base = t
+		return
+	}
+	c.base = t
+	c.wallRef = time.Now()
+}
+
+// fireDue runs the callbacks due at the current time (real-time mode).
+func (c *Clock) fireDue() {
+	c.firing.Lock()
+	defer c.firing.Unlock()
+	for {
+		c.mu.Lock()
+		now := c.nowLocked()
+		if len(c.queue) == 0 || c.queue[0].at.After(now) {
+			c.mu.Unlock()
+			return
+		}
+		e := heap.Pop(&c.queue).(*timerEntry)
+		c.mu.Unlock()
+		e.f()
+	}
+}
+
+func (c *Clock) loop() {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		case <-c.wake:
+		}
+		c.fireDue()
+	}
+}
+
+// Close stops the real-time loop. It is safe on a manual clock.
+func (c *Clock) Close() {
+	if c.stop != nil {
+		select {
+		case <-c.stop:
+		default:
+			close(c.stop)
+		}
+	}
+}
+
+type timerEntry struct {
+	at    time.Time
+	seq   uint64
+	f     func()
+	index int
+}
+
+type timerQueue []*timerEntry
+
+func (q timerQueue) Len() int { return len(q) }
+func (q timerQueue) Less(i, j int) bool {
+	if q[i].at.Equal(q[j].at) {
+		return q[i].seq < q[j].seq
+	}
+	return q[i].at.Before(q[j].at)
+}
+func (q timerQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index = i
+	q[j].index = j
+}
+func (q *timerQueue) Push(x any) {
+	e := x.(*timerEntry)
+	e.index = len(*q)
+	*q = append(*q, e)
+}
+func (q *timerQueue) Pop() any {
+	old := *q
+	n := len(old)
+	e := old[n-1]
+	old[n-1] = nil
+	e.index = -1
+	*q = old[:n-1]
+	return e
+}
