@@ -1,0 +1,18 @@
+// Command cleanup is the FC 3.0 (go1 runtime) function that prunes managed images and their snapshots by the retention policy (timer trigger).
+// It only wires configuration, clients and the runtime; the logic lives in pkg/.
+package main
+
+import (
+	"os"
+
+	"github.com/aliyun/fc-runtime-go-sdk/fc"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/app"
+)
+
+func main() {
+	// Configuration comes from the function's environment (s.yaml); credentials come from
+	// the FC context of each invocation (the function's RAM role), never from a file.
+	h := app.New(app.Cleanup, os.Getenv, os.Stdout)
+	fc.Start(h.Handle)
+}

@@ -1,0 +1,18 @@
+// Command copy-image is the FC 3.0 (go1 runtime) function that copies Available source images to the DR regions (EventBridge image-state event), and reconciles missed copies when fired by its timer.
+// It only wires configuration, clients and the runtime; the logic lives in pkg/.
+package main
+
+import (
+	"os"
+
+	"github.com/aliyun/fc-runtime-go-sdk/fc"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/app"
+)
+
+func main() {
+	// Configuration comes from the function's environment (s.yaml); credentials come from
+	// the FC context of each invocation (the function's RAM role), never from a file.
+	h := app.New(app.CopyImage, os.Getenv, os.Stdout)
+	fc.Start(h.Handle)
+}

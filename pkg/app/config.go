@@ -1,0 +1,126 @@
+// Package app is the composition shared by the three functions: it reads the function's
+// configuration from its environment, builds the cloud clients from the invocation's
+// role credentials, loads the policy, and runs the matching service from pkg/backup.
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+)
+
+// Function names one of the deployed functions.
+type Function string
+
+// The functions of the product.
+const (
+	CreateImage Function = "create-image"
+	CopyImage   Function = "copy-image" // image events; timer events mean "reconcile"
+	Cleanup     Function = "cleanup"
+)
+
+// Environment variables a function reads (set in s.yaml). Endpoints are empty in
+// production (Alibaba Cloud's regional endpoints) and set for Apsara Stack or the local cloud.
+const (
+	EnvPolicy        = "DR_POLICY"               // inline YAML/JSON, a file path, or oss://bucket/key
+	EnvECSEndpoint   = "DR_ECS_ENDPOINT"         // host[:port] for every region
+	EnvECSScheme     = "DR_ECS_SCHEME"           // HTTP or HTTPS (default HTTPS)
+	EnvOSSEndpoint   = "DR_OSS_ENDPOINT"         // URL; "{region}" is replaced (default https://oss-{region}.aliyuncs.com)
+	EnvSLSEndpoint   = "DR_SLS_ENDPOINT"         // host[:port] (default {region}.log.aliyuncs.com)
+	EnvSLSProject    = "DR_SLS_PROJECT"          // empty: records go to stdout only
+	EnvSLSLogstore   = "DR_SLS_LOGSTORE"         // default "ecs-image-dr"
+	EnvAcceptedTypes = "DR_ACCEPTED_EVENT_TYPES" // comma list, default ecs:Image:StateChange
+	EnvLogLevel      = "DR_LOG_LEVEL"            // debug|info|warn|error (default info)
+)
+
+// DefaultEventType is the EventBridge type of ECS image state changes. It is inferred from
+// CloudMonitor's Image:StateChange (see the README); DR_ACCEPTED_EVENT_TYPES changes it
+// without a rebuild.
+const DefaultEventType = "ecs:Image:StateChange"
+
+// Config is a function's configuration.
+type Config struct {
+	Policy        string
+	ECSEndpoint   string
+	ECSScheme     string
+	OSSEndpoint   string
+	SLSEndpoint   string
+	SLSProject    string
+	SLSLogstore   string
+	AcceptedTypes []string
+	LogLevel      slog.Level
+}
+
+// ConfigFromEnv reads and checks the configuration; the error lists every problem.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		Policy:      strings.TrimSpace(getenv(EnvPolicy)),
+		ECSEndpoint: strings.TrimSpace(getenv(EnvECSEndpoint)),
+		ECSScheme:   strings.ToUpper(strings.TrimSpace(getenv(EnvECSScheme))),
+		OSSEndpoint: strings.TrimSpace(getenv(EnvOSSEndpoint)),
+		SLSEndpoint: strings.TrimSpace(getenv(EnvSLSEndpoint)),
+		SLSProject:  strings.TrimSpace(getenv(EnvSLSProject)),
+		SLSLogstore: strings.TrimSpace(getenv(EnvSLSLogstore)),
+	}
+	var errs []error
+	if c.Policy == "" {
+		errs = append(errs, fmt.Errorf("%s: required (inline YAML/JSON, a file path, or oss://bucket/key)", EnvPolicy))
+	}
+	switch c.ECSScheme {
+	case "":
+		c.ECSScheme = "HTTPS"
+	case "HTTP", "HTTPS":
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not HTTP or HTTPS", EnvECSScheme, c.ECSScheme))
+	}
+	if strings.Contains(c.ECSEndpoint, "://") || strings.Contains(c.ECSEndpoint, "/") {
+		errs = append(errs, fmt.Errorf("%s: %q must be host[:port] without scheme or path", EnvECSEndpoint, c.ECSEndpoint))
+	}
+	if c.OSSEndpoint != "" {
+		if u, err := url.Parse(strings.ReplaceAll(c.OSSEndpoint, "{region}", "r")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: %q must be an http(s) URL", EnvOSSEndpoint, c.OSSEndpoint))
+		}
+	}
+	if c.SLSLogstore == "" {
+		c.SLSLogstore = "ecs-image-dr"
+	}
+	for _, t := range strings.Split(getenv(EnvAcceptedTypes), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			c.AcceptedTypes = append(c.AcceptedTypes, t)
+		}
+	}
+	if len(c.AcceptedTypes) == 0 {
+		c.AcceptedTypes = []string{DefaultEventType}
+	}
+	switch strings.ToLower(strings.TrimSpace(getenv(EnvLogLevel))) {
+	case "", "info":
+		c.LogLevel = slog.LevelInfo
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not debug, info, warn or error", EnvLogLevel, getenv(EnvLogLevel)))
+	}
+	return c, errors.Join(errs...)
+}
+
+// OSSEndpointFor returns the OSS endpoint URL for region.
+func (c Config) OSSEndpointFor(region string) string {
+	if c.OSSEndpoint == "" {
+		return "https://oss-" + region + ".aliyuncs.com"
+	}
+	return strings.ReplaceAll(c.OSSEndpoint, "{region}", region)
+}
+
+// SLSEndpointFor returns the SLS endpoint for region.
+func (c Config) SLSEndpointFor(region string) string {
+	if c.SLSEndpoint == "" {
+		return region + ".log.aliyuncs.com"
+	}
+	return c.SLSEndpoint
+}
