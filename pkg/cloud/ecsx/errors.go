@@ -1,0 +1,172 @@
+package ecsx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+)
+
+// Error is an ECS call failure with the call's context. The adapter returns it for every
+// failed call; fakes build it with NewError. Classification reads Code and HTTPStatus only,
+// never Message.
+type Error struct {
+	Op         string // ECS action, e.g. "CreateImage"
+	Resource   string // instance, image or snapshot id the call was about (may be empty)
+	Region     string
+	Code       string // ECS error code, e.g. "Throttling.User"; empty for transport errors
+	HTTPStatus int    // 0 for transport errors
+	RequestID  string
+	Message    string
+	Err        error // the underlying SDK or transport error (may be nil for fakes)
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("ecs: ")
+	b.WriteString(e.Op)
+	if e.Resource != "" {
+		b.WriteString(" ")
+		b.WriteString(e.Resource)
+	}
+	if e.Region != "" {
+		b.WriteString(" in ")
+		b.WriteString(e.Region)
+	}
+	b.WriteString(": ")
+	switch {
+	case e.Err != nil:
+		b.WriteString(e.Err.Error())
+	default:
+		fmt.Fprintf(&b, "%s (http %d): %s", e.Code, e.HTTPStatus, e.Message)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// NewError returns a classifiable error as the service would produce it, for fakes and
+// emulators that implement API without HTTP.
+func NewError(code string, httpStatus int, message string) error {
+	return &Error{Code: code, HTTPStatus: httpStatus, Message: message}
+}
+
+// wrap turns an SDK error into *Error with the call's context.
+func wrap(op, resource, region string, err error) error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Op: op, Resource: resource, Region: region, Err: err}
+	var se *sdkerrors.ServerError
+	var ce *sdkerrors.ClientError
+	switch {
+	case errors.As(err, &se):
+		e.Code, e.HTTPStatus, e.RequestID, e.Message = se.ErrorCode(), se.HttpStatus(), se.RequestId(), se.Message()
+	case errors.As(err, &ce):
+		e.Code, e.Message = ce.ErrorCode(), ce.Message()
+	}
+	return e
+}
+
+// Code returns the ECS error code of err ("" when err carries none, e.g. a transport error).
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) {
+		return coded.ErrorCode()
+	}
+	return ""
+}
+
+func httpStatus(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.HTTPStatus
+	}
+	var se *sdkerrors.ServerError
+	if errors.As(err, &se) {
+		return se.HttpStatus()
+	}
+	return 0
+}
+
+// Code sets. Prefix sets match a code family by string prefix ("Throttling" matches
+// "Throttling.User", "Invalid" matches "InvalidImageName.Malformed").
+var (
+	throttlePrefixes = []string{"Throttling"}
+	retryableCodes   = map[string]bool{
+		"ServiceUnavailable":        true,
+		"InternalError":             true,
+		"InternalError.Dispatch":    true,
+		"UnknownError":              true,
+		"SDK.TimeoutError":          true,
+		"OperationConflict":         true, // another operation on the resource is in progress
+		"InvalidOperation.Conflict": true,
+	}
+	// Permanent codes are listed for documentation and for the 5xx override below: an
+	// explicit permanent code wins over a 5xx status.
+	permanentPrefixes = []string{
+		"QuotaExceed", "Invalid", "IncorrectInstanceStatus", "IncorrectImageStatus",
+		"ImageUsingByInstance", "SignatureDoesNotMatch", "IncompleteSignature",
+		"Forbidden", "MissingParameter", "SnapshotCreatedImage", "SnapshotCreatedDisk",
+		"InstanceLockedForSecurity", "OperationDenied", "IdempotenceParamNotMatch",
+		"DestinationRegion.NotFound", "RegionNotSupportCopy", "IncorrectDestinationRegion",
+	}
+	notFoundCodes = map[string]bool{
+		"InvalidImageId.NotFound":    true,
+		"InvalidInstanceId.NotFound": true,
+		"InvalidSnapshotId.NotFound": true,
+		"InvalidImageId.NotExist":    true,
+	}
+)
+
+func hasPrefix(code string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(code, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsThrottled reports a flow-control rejection (Throttling, Throttling.User, Throttling.Api…).
+// The SDK never retries these (they are HTTP 400); the caller must back off.
+func IsThrottled(err error) bool {
+	return err != nil && hasPrefix(Code(err), throttlePrefixes)
+}
+
+// IsNotFound reports that the resource does not exist (InvalidImageId.NotFound, …).
+func IsNotFound(err error) bool {
+	return err != nil && notFoundCodes[Code(err)]
+}
+
+// IsRetryable reports whether the same call may succeed later: throttling, service
+// unavailability, internal errors, any 5xx without a permanent code, and transport errors
+// (connection refused, reset, timeouts). Quota, validation, status and signature errors are
+// permanent. Context cancellation is not retryable.
+func IsRetryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	code := Code(err)
+	switch {
+	case IsThrottled(err), retryableCodes[code]:
+		return true
+	case hasPrefix(code, permanentPrefixes):
+		return false
+	case httpStatus(err) >= 500:
+		return true
+	case httpStatus(err) > 0:
+		return false
+	}
+	var ue *url.Error
+	var ne net.Error
+	return errors.As(err, &ue) || errors.As(err, &ne)
+}

@@ -1,0 +1,114 @@
+package ecsx
+
+import (
+	"context"
+	"time"
+)
+
+// RetryConfig bounds WithRetry.
+type RetryConfig struct {
+	// Attempts is the total number of tries per call (default 5).
+	Attempts int
+	// Base is the first back-off (default 500 ms); it doubles per retry up to Max (default 20 s).
+	Base, Max time.Duration
+	// Sleep waits d or until ctx ends (default: a timer); tests inject a recorder.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// SleepContext waits d or until ctx is done.
+func SleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type retryAPI struct {
+	next API
+	cfg  RetryConfig
+}
+
+// WithRetry wraps api with bounded exponential back-off. It is the only retry loop: the
+// SDK adapter leaves the SDK's AutoRetry off (which would retry 5xx but never throttling).
+//
+// What is retried, per call:
+//   - reads and deletes (DescribeInstances, DescribeImages, DeleteImage, DeleteSnapshot):
+//     every IsRetryable error; deletes are idempotent (NotFound afterwards means gone);
+//   - CreateImage: every IsRetryable error; the ClientToken makes a repeat of a call that
+//     did reach the service return the same image;
+//   - CopyImage: throttling only. CopyImage has no ClientToken in the SDK, so repeating
+//     a call that failed after reaching the service (5xx, timeout) could start a second
+//     copy; that error goes back to the caller, whose next run looks for the copy first.
+func WithRetry(api API, cfg RetryConfig) API {
+	if cfg.Attempts <= 0 {
+		cfg.Attempts = 5
+	}
+	if cfg.Base <= 0 {
+		cfg.Base = 500 * time.Millisecond
+	}
+	if cfg.Max <= 0 {
+		cfg.Max = 20 * time.Second
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = SleepContext
+	}
+	return &retryAPI{next: api, cfg: cfg}
+}
+
+// backoff returns the wait before retry n (n ≥ 1).
+func (c RetryConfig) backoff(n int) time.Duration {
+	d := c.Base
+	for i := 1; i < n && d < c.Max; i++ {
+		d *= 2
+	}
+	return min(d, c.Max)
+}
+
+func (r *retryAPI) do(ctx context.Context, retryable func(error) bool, call func() error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = call()
+		if err == nil || attempt >= r.cfg.Attempts || !retryable(err) {
+			return err
+		}
+		if serr := r.cfg.Sleep(ctx, r.cfg.backoff(attempt)); serr != nil {
+			return err // the context ended while waiting; the last call error says more
+		}
+	}
+}
+
+func (r *retryAPI) DescribeInstances(ctx context.Context, region string, q InstanceQuery) (out []Instance, err error) {
+	err = r.do(ctx, IsRetryable, func() (e error) { out, e = r.next.DescribeInstances(ctx, region, q); return })
+	return out, err
+}
+
+func (r *retryAPI) DescribeImages(ctx context.Context, region string, q ImageQuery) (out []Image, err error) {
+	err = r.do(ctx, IsRetryable, func() (e error) { out, e = r.next.DescribeImages(ctx, region, q); return })
+	return out, err
+}
+
+func (r *retryAPI) CreateImage(ctx context.Context, region string, in CreateImageInput) (id string, err error) {
+	retryable := IsRetryable
+	if in.ClientToken == "" {
+		retryable = IsThrottled
+	}
+	err = r.do(ctx, retryable, func() (e error) { id, e = r.next.CreateImage(ctx, region, in); return })
+	return id, err
+}
+
+func (r *retryAPI) CopyImage(ctx context.Context, region string, in CopyImageInput) (id string, err error) {
+	err = r.do(ctx, IsThrottled, func() (e error) { id, e = r.next.CopyImage(ctx, region, in); return })
+	return id, err
+}
+
+func (r *retryAPI) DeleteImage(ctx context.Context, region, imageID string, force bool) error {
+	return r.do(ctx, IsRetryable, func() error { return r.next.DeleteImage(ctx, region, imageID, force) })
+}
+
+func (r *retryAPI) DeleteSnapshot(ctx context.Context, region, snapshotID string) error {
+	return r.do(ctx, IsRetryable, func() error { return r.next.DeleteSnapshot(ctx, region, snapshotID) })
+}

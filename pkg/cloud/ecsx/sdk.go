@@ -1,0 +1,415 @@
+package ecsx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
+)
+
+// SDKConfig configures the SDK adapter.
+type SDKConfig struct {
+	// Endpoint overrides the ECS endpoint for every region ("host:port", or a URL whose
+	// scheme then wins over Scheme). Empty uses the public regional endpoints. One endpoint
+	// serving every region is how Apsara Stack and the local cloud work: the region travels
+	// in the RegionId parameter.
+	Endpoint string
+	// Scheme is "HTTPS" (default) or "HTTP".
+	Scheme string
+	// Credentials is called before every request, so rotating STS credentials (the FC
+	// context's role credentials) are always current. token may be empty.
+	Credentials func() (ak, secret, token string)
+	// Timeout bounds each HTTP request (connect and read); 0 keeps the SDK defaults
+	// (5 s connect, 10 s read).
+	Timeout time.Duration
+}
+
+// pagesLimit stops a paging loop against a server that never reports the end.
+const pagesLimit = 1000
+
+type sdkAPI struct {
+	cfg     SDKConfig
+	scheme  string
+	host    string
+	mu      sync.Mutex
+	clients map[string]*ecs.Client
+}
+
+// NewSDK returns an API over the official ECS SDK with one client per region, created on
+// first use. The SDK's AutoRetry stays off: retries belong to WithRetry alone. The SDK has
+// no context support, so ctx is checked before each request (and each page) only.
+func NewSDK(cfg SDKConfig) (API, error) {
+	if cfg.Credentials == nil {
+		return nil, errors.New("ecs: sdk config: credentials source is required")
+	}
+	a := &sdkAPI{cfg: cfg, scheme: strings.ToUpper(cfg.Scheme), host: cfg.Endpoint, clients: map[string]*ecs.Client{}}
+	if strings.Contains(cfg.Endpoint, "://") {
+		u, err := url.Parse(cfg.Endpoint)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("ecs: sdk config: endpoint %q is not host:port or a URL", cfg.Endpoint)
+		}
+		a.scheme, a.host = strings.ToUpper(u.Scheme), u.Host
+	}
+	switch a.scheme {
+	case "":
+		a.scheme = "HTTPS"
+	case "HTTP", "HTTPS":
+	default:
+		return nil, fmt.Errorf("ecs: sdk config: scheme %q is not HTTP or HTTPS", cfg.Scheme)
+	}
+	return a, nil
+}
+
+// funcProvider adapts SDKConfig.Credentials to the SDK's CredentialsProvider, which the
+// signer calls for every request.
+type funcProvider func() (ak, secret, token string)
+
+func (f funcProvider) GetCredentials() (*credentials.Credentials, error) {
+	ak, secret, token := f()
+	if ak == "" || secret == "" {
+		return nil, errors.New("credentials source returned an empty access key")
+	}
+	return &credentials.Credentials{AccessKeyId: ak, AccessKeySecret: secret, SecurityToken: token, ProviderName: "ecsx_func"}, nil
+}
+
+func (f funcProvider) GetProviderName() string { return "ecsx_func" }
+
+func (a *sdkAPI) client(region string) (*ecs.Client, error) {
+	if region == "" {
+		return nil, errors.New("region is required")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.clients[region]; ok {
+		return c, nil
+	}
+	cfg := sdk.NewConfig().WithScheme(a.scheme)
+	cfg.AutoRetry = false
+	c, err := ecs.NewClientWithOptions(region, cfg, funcProvider(a.cfg.Credentials))
+	if err != nil {
+		return nil, fmt.Errorf("new client for %s: %w", region, err)
+	}
+	if a.host != "" {
+		c.Domain = a.host
+		// The SDK applies HTTP(S)_PROXY unless NO_PROXY matches the host; an explicit
+		// endpoint (local cloud, Apsara Stack) is always reached directly.
+		c.SetNoProxy(regexp.QuoteMeta(hostOnly(a.host)))
+	}
+	if a.cfg.Timeout > 0 {
+		c.SetConnectTimeout(a.cfg.Timeout)
+		c.SetReadTimeout(a.cfg.Timeout)
+	}
+	a.clients[region] = c
+	return c, nil
+}
+
+func hostOnly(hostport string) string {
+	if i := strings.LastIndex(hostport, ":"); i > 0 && !strings.HasSuffix(hostport, "]") {
+		return hostport[:i]
+	}
+	return hostport
+}
+
+// prepare returns the region client after checking ctx; errors are wrapped by the caller.
+func (a *sdkAPI) prepare(ctx context.Context, region string) (*ecs.Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return a.client(region)
+}
+
+// sortedTags flattens a tag map in key order, so requests are deterministic.
+func sortedTags(m map[string]string) [][2]string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([][2]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, [2]string{k, m[k]})
+	}
+	return out
+}
+
+const maxTags = 20
+
+func checkTags(m map[string]string) error {
+	if len(m) > maxTags {
+		return fmt.Errorf("%d tags exceed the ECS limit of %d", len(m), maxTags)
+	}
+	return nil
+}
+
+func tagMap(tags []ecs.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[t.TagKey] = t.TagValue
+	}
+	return m
+}
+
+// parseTime accepts the layouts ECS uses for CreationTime ("2006-01-02T15:04:05Z" and the
+// minute-precision "2006-01-02T15:04Z" some actions return).
+func parseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("creation time %q: unknown layout", s)
+}
+
+func (a *sdkAPI) DescribeInstances(ctx context.Context, region string, q InstanceQuery) ([]Instance, error) {
+	const op = "DescribeInstances"
+	if err := checkTags(q.Tags); err != nil {
+		return nil, &Error{Op: op, Region: region, Err: err}
+	}
+	c, err := a.prepare(ctx, region)
+	if err != nil {
+		return nil, &Error{Op: op, Region: region, Err: err}
+	}
+	// InstanceIds takes at most 100 ids; larger id lists are queried in chunks.
+	chunks := [][]string{nil}
+	if len(q.IDs) > 0 {
+		chunks = chunks[:0]
+		for ids := q.IDs; len(ids) > 0; {
+			n := min(len(ids), 100)
+			chunks = append(chunks, ids[:n])
+			ids = ids[n:]
+		}
+	}
+	var out []Instance
+	for _, ids := range chunks {
+		got, err := a.describeInstancesChunk(ctx, c, region, q, ids)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
+
+func (a *sdkAPI) describeInstancesChunk(ctx context.Context, c *ecs.Client, region string, q InstanceQuery, ids []string) ([]Instance, error) {
+	const op = "DescribeInstances"
+	var out []Instance
+	for page := 1; page <= pagesLimit; page++ {
+		if err := ctx.Err(); err != nil {
+			return nil, &Error{Op: op, Region: region, Err: err}
+		}
+		req := ecs.CreateDescribeInstancesRequest()
+		req.RegionId = region
+		req.PageNumber = requests.NewInteger(page)
+		req.PageSize = requests.NewInteger(100)
+		req.Status = q.Status
+		req.ImageId = q.ImageID
+		if len(ids) > 0 {
+			b, _ := json.Marshal(ids) // InstanceIds is a JSON array in a string
+			req.InstanceIds = string(b)
+		}
+		if len(q.Tags) > 0 {
+			tags := []ecs.DescribeInstancesTag{}
+			for _, kv := range sortedTags(q.Tags) {
+				tags = append(tags, ecs.DescribeInstancesTag{Key: kv[0], Value: kv[1]})
+			}
+			req.Tag = &tags
+		}
+		resp, err := c.DescribeInstances(req)
+		if err != nil {
+			return nil, wrap(op, "", region, err)
+		}
+		for _, in := range resp.Instances.Instance {
+			inst := Instance{ID: in.InstanceId, Name: in.InstanceName, Region: in.RegionId, Status: in.Status,
+				ImageID: in.ImageId, Tags: tagMap(in.Tags.Tag)}
+			if inst.Region == "" {
+				inst.Region = region
+			}
+			for _, l := range in.OperationLocks.LockReason {
+				inst.Locked = true
+				inst.LockReasons = append(inst.LockReasons, l.LockReason)
+			}
+			out = append(out, inst)
+		}
+		// TotalCount is the end marker; an empty page also ends the loop so a server that
+		// miscounts cannot make it spin.
+		if len(resp.Instances.Instance) == 0 || len(out) >= resp.TotalCount {
+			return out, nil
+		}
+	}
+	return nil, &Error{Op: op, Region: region, Err: fmt.Errorf("more than %d pages", pagesLimit)}
+}
+
+func (a *sdkAPI) DescribeImages(ctx context.Context, region string, q ImageQuery) ([]Image, error) {
+	const op = "DescribeImages"
+	if err := checkTags(q.Tags); err != nil {
+		return nil, &Error{Op: op, Region: region, Err: err}
+	}
+	if len(q.IDs) > 100 {
+		return nil, &Error{Op: op, Region: region, Err: fmt.Errorf("%d image ids exceed the limit of 100", len(q.IDs))}
+	}
+	c, err := a.prepare(ctx, region)
+	if err != nil {
+		return nil, &Error{Op: op, Region: region, Err: err}
+	}
+	var out []Image
+	for page := 1; page <= pagesLimit; page++ {
+		if err := ctx.Err(); err != nil {
+			return nil, &Error{Op: op, Region: region, Err: err}
+		}
+		req := ecs.CreateDescribeImagesRequest()
+		req.RegionId = region
+		req.ImageOwnerAlias = "self"
+		req.PageNumber = requests.NewInteger(page)
+		req.PageSize = requests.NewInteger(100)
+		req.ImageId = strings.Join(q.IDs, ",") // comma list, unlike DescribeInstances
+		req.Status = strings.Join(q.Statuses, ",")
+		req.ImageName = q.Name
+		if len(q.Tags) > 0 {
+			tags := []ecs.DescribeImagesTag{}
+			for _, kv := range sortedTags(q.Tags) {
+				tags = append(tags, ecs.DescribeImagesTag{Key: kv[0], Value: kv[1]})
+			}
+			req.Tag = &tags
+		}
+		resp, err := c.DescribeImages(req)
+		if err != nil {
+			return nil, wrap(op, strings.Join(q.IDs, ","), region, err)
+		}
+		for _, im := range resp.Images.Image {
+			img := Image{ID: im.ImageId, Name: im.ImageName, Region: region, Status: im.Status, Progress: im.Progress,
+				SizeGiB: im.Size, Tags: tagMap(im.Tags.Tag), IsCopied: im.IsCopied}
+			if im.CreationTime != "" {
+				t, err := parseTime(im.CreationTime)
+				if err != nil {
+					return nil, &Error{Op: op, Resource: im.ImageId, Region: region, Err: err}
+				}
+				img.Created = t
+			}
+			for _, m := range im.DiskDeviceMappings.DiskDeviceMapping {
+				if m.SnapshotId != "" {
+					img.Snapshots = append(img.Snapshots, m.SnapshotId)
+				}
+			}
+			out = append(out, img)
+		}
+		if len(resp.Images.Image) == 0 || len(out) >= resp.TotalCount {
+			return out, nil
+		}
+	}
+	return nil, &Error{Op: op, Region: region, Err: fmt.Errorf("more than %d pages", pagesLimit)}
+}
+
+func (a *sdkAPI) CreateImage(ctx context.Context, region string, in CreateImageInput) (string, error) {
+	const op = "CreateImage"
+	if in.InstanceID == "" {
+		return "", &Error{Op: op, Region: region, Err: errors.New("instance id is required")}
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return "", &Error{Op: op, Resource: in.InstanceID, Region: region, Err: err}
+	}
+	c, err := a.prepare(ctx, region)
+	if err != nil {
+		return "", &Error{Op: op, Resource: in.InstanceID, Region: region, Err: err}
+	}
+	req := ecs.CreateCreateImageRequest()
+	req.RegionId = region
+	req.InstanceId = in.InstanceID
+	req.ImageName = in.Name
+	req.Description = in.Description
+	req.ClientToken = in.ClientToken
+	if len(in.Tags) > 0 {
+		tags := []ecs.CreateImageTag{}
+		for _, kv := range sortedTags(in.Tags) {
+			tags = append(tags, ecs.CreateImageTag{Key: kv[0], Value: kv[1]})
+		}
+		req.Tag = &tags
+	}
+	resp, err := c.CreateImage(req)
+	if err != nil {
+		return "", wrap(op, in.InstanceID, region, err)
+	}
+	if resp.ImageId == "" {
+		return "", &Error{Op: op, Resource: in.InstanceID, Region: region, Err: errors.New("response has no ImageId")}
+	}
+	return resp.ImageId, nil
+}
+
+func (a *sdkAPI) CopyImage(ctx context.Context, region string, in CopyImageInput) (string, error) {
+	const op = "CopyImage"
+	res := in.ImageID + " to " + in.DestinationRegion
+	if in.ImageID == "" || in.DestinationRegion == "" {
+		return "", &Error{Op: op, Resource: res, Region: region, Err: errors.New("image id and destination region are required")}
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return "", &Error{Op: op, Resource: res, Region: region, Err: err}
+	}
+	c, err := a.prepare(ctx, region)
+	if err != nil {
+		return "", &Error{Op: op, Resource: res, Region: region, Err: err}
+	}
+	req := ecs.CreateCopyImageRequest()
+	req.RegionId = region
+	req.ImageId = in.ImageID
+	req.DestinationRegionId = in.DestinationRegion
+	req.DestinationImageName = in.Name
+	req.DestinationDescription = in.Description
+	if in.Encrypted {
+		req.Encrypted = requests.NewBoolean(true)
+		req.KMSKeyId = in.KMSKeyID
+	}
+	if len(in.Tags) > 0 {
+		tags := []ecs.CopyImageTag{}
+		for _, kv := range sortedTags(in.Tags) {
+			tags = append(tags, ecs.CopyImageTag{Key: kv[0], Value: kv[1]})
+		}
+		req.Tag = &tags
+	}
+	resp, err := c.CopyImage(req)
+	if err != nil {
+		return "", wrap(op, res, region, err)
+	}
+	if resp.ImageId == "" {
+		return "", &Error{Op: op, Resource: res, Region: region, Err: errors.New("response has no ImageId")}
+	}
+	return resp.ImageId, nil
+}
+
+func (a *sdkAPI) DeleteImage(ctx context.Context, region, imageID string, force bool) error {
+	const op = "DeleteImage"
+	c, err := a.prepare(ctx, region)
+	if err != nil {
+		return &Error{Op: op, Resource: imageID, Region: region, Err: err}
+	}
+	req := ecs.CreateDeleteImageRequest()
+	req.RegionId = region
+	req.ImageId = imageID
+	if force {
+		req.Force = requests.NewBoolean(true)
+	}
+	_, err = c.DeleteImage(req)
+	return wrap(op, imageID, region, err)
+}
+
+func (a *sdkAPI) DeleteSnapshot(ctx context.Context, region, snapshotID string) error {
+	const op = "DeleteSnapshot"
+	c, err := a.prepare(ctx, region)
+	if err != nil {
+		return &Error{Op: op, Resource: snapshotID, Region: region, Err: err}
+	}
+	req := ecs.CreateDeleteSnapshotRequest()
+	req.RegionId = region // not in the struct's docs, but the SDK sends the client region anyway
+	req.SnapshotId = snapshotID
+	_, err = c.DeleteSnapshot(req)
+	return wrap(op, snapshotID, region, err)
+}
