@@ -1,42 +1,57 @@
 // Package policy is the DR policy document: what is protected, where copies go, how images
 // are named and tagged, and what is kept. Load parses YAML or JSON; Validate names every
 // bad field.
+//
+// Field paths in errors use the JSON/YAML names with zero-based indexes, e.g.
+// `sources[1].region` or `destinations[0].retention.keepLast`.
 package policy
 
 // Policy is one DR policy document.
 type Policy struct {
-	// Name identifies the policy; it is written into every image's tags (2–64 chars,
-	// letters, digits, '-', '_').
+	// Name identifies the policy; it is written into every image's tags (TagPolicy) and is
+	// part of the default catalog bucket name. Required; 2–64 characters: letters, digits,
+	// '-' and '_'. Keep it lower-case if you rely on the default catalogBucket (OSS bucket
+	// names are lower-case).
 	Name string `json:"name" yaml:"name"`
-	// Timezone (IANA) in which schedule slots and daily/weekly/monthly tiers are computed.
-	// Default "UTC".
+	// Timezone (IANA name, e.g. "Asia/Shanghai") in which schedule slots and the
+	// daily/weekly/monthly retention tiers are computed. Default "UTC". "Local" is refused:
+	// it would depend on the machine the function happens to run on.
 	Timezone string `json:"timezone,omitempty" yaml:"timezone,omitempty"`
 	// SlotInterval is the schedule granularity as a Go duration ("24h" default, "1h", "12h").
-	// One image per instance per slot; the slot is part of the ClientToken and the name.
+	// It must be at least 1h and divide 24h, so slots start at the same wall-clock times
+	// every day. One image per instance per slot; the slot is part of the ClientToken and
+	// the name, so a retried or duplicated timer makes no second image.
 	SlotInterval string `json:"slotInterval,omitempty" yaml:"slotInterval,omitempty"`
-	// Sources: per source region, what is protected.
+	// Sources: per source region, what is protected. At least one; each region once.
 	Sources []Source `json:"sources" yaml:"sources"`
-	// Destinations: the DR regions copies go to.
+	// Destinations: the DR regions copies go to. At least one; each region once, and never
+	// a source region.
 	Destinations []Destination `json:"destinations" yaml:"destinations"`
 	// Naming of images.
 	Naming Naming `json:"naming,omitempty" yaml:"naming,omitempty"`
-	// Tags added to every image the policy makes (source images and copies).
+	// Tags added to every image the policy makes (source images and copies). ECS allows 20
+	// tags per image and the policy adds up to 7 of its own (keys "ecs-dr:*", reserved), so
+	// at most 13 here. Keys: 1–128 characters, not starting with "aliyun" or "acs:", no
+	// "http://"/"https://"; values: at most 128 characters, not starting with "acs:".
 	Tags map[string]string `json:"tags,omitempty" yaml:"tags,omitempty"`
-	// Retention per region kind.
+	// Retention per region kind. Each rule must keep something.
 	Retention Retention `json:"retention" yaml:"retention"`
 	// DryRun: log the exact actions, change nothing.
 	DryRun bool `json:"dryRun,omitempty" yaml:"dryRun,omitempty"`
-	// Concurrency bounds parallel ECS calls per function (default 4).
+	// Concurrency bounds parallel ECS calls per function: 1–32, default 4. CopyImage runs
+	// at most 5 tasks per region anyway; the rest queue in ECS as Waiting.
 	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
 }
 
 // Source is one source region and its selection.
 type Source struct {
+	// Region is the ECS region id of the protected instances, e.g. "cn-hangzhou".
 	Region string `json:"region" yaml:"region"`
-	// InstanceIDs protected explicitly.
+	// InstanceIDs protected explicitly ("i-…").
 	InstanceIDs []string `json:"instanceIds,omitempty" yaml:"instanceIds,omitempty"`
 	// Selectors: an instance matches a selector when it has every tag of it (AND);
 	// it is protected when it matches any selector (OR). A value "*" matches any value.
+	// A selector with no tags is refused: it would select every instance of the region.
 	Selectors []map[string]string `json:"selectors,omitempty" yaml:"selectors,omitempty"`
 	// Exclude wins over InstanceIDs and Selectors.
 	Exclude Exclude `json:"exclude,omitempty" yaml:"exclude,omitempty"`
@@ -44,6 +59,7 @@ type Source struct {
 
 // Exclude lists instances never protected.
 type Exclude struct {
+	// InstanceIDs never protected, even when listed in Source.InstanceIDs.
 	InstanceIDs []string `json:"instanceIds,omitempty" yaml:"instanceIds,omitempty"`
 	// Tags: an instance having any of these key=value pairs is excluded ("*" = any value).
 	Tags map[string]string `json:"tags,omitempty" yaml:"tags,omitempty"`
@@ -51,37 +67,59 @@ type Exclude struct {
 
 // Destination is one DR region.
 type Destination struct {
-	Region    string `json:"region" yaml:"region"`
-	Encrypted bool   `json:"encrypted,omitempty" yaml:"encrypted,omitempty"`
-	KMSKeyID  string `json:"kmsKeyId,omitempty" yaml:"kmsKeyId,omitempty"`
+	// Region is the ECS region id copies go to. Must not be a source region.
+	Region string `json:"region" yaml:"region"`
+	// Encrypted makes CopyImage encrypt the copy (with KMSKeyID, or the region's service
+	// key when KMSKeyID is empty).
+	Encrypted bool `json:"encrypted,omitempty" yaml:"encrypted,omitempty"`
+	// KMSKeyID is the KMS key in the destination region; only valid with Encrypted (ECS
+	// answers InvalidParameter.EncryptedIllegal otherwise).
+	KMSKeyID string `json:"kmsKeyId,omitempty" yaml:"kmsKeyId,omitempty"`
 	// Retention overrides Retention.Destination for this region.
 	Retention *RetentionRule `json:"retention,omitempty" yaml:"retention,omitempty"`
 	// CatalogBucket is the OSS bucket (in this region) holding the DR catalog.
-	// Default "<policy name>-dr-catalog-<region>".
+	// Default "<policy name>-dr-catalog-<region>", lower-cased (use Policy.CatalogBucket); either way it
+	// must be a valid OSS bucket name (3–63 characters: a-z, 0-9, '-', not starting or
+	// ending with '-').
 	CatalogBucket string `json:"catalogBucket,omitempty" yaml:"catalogBucket,omitempty"`
 }
 
-// Naming holds the image name template. Placeholders: {policy} {instanceId}
-// {instanceName} {region} {slot} {date} {time}. The rendered name is sanitised into a
-// valid ECS image name (2–128 chars, starts with a letter, [A-Za-z0-9.:_-], no
-// "aliyun"/"acs:" prefix, no "http://"/"https://").
+// Naming holds the image name template.
 type Naming struct {
+	// Template of image names. Placeholders: {policy} {instanceId} {instanceName}
+	// {region} {slot} {date} {time} ({date} and {time} are the slot's day "20261123" and
+	// start "0200", "0000" for daily slots). It must contain {instanceId} and {slot} so
+	// that every instance and slot gets its own name. Default "dr-{instanceId}-{slot}".
+	// The rendered name is sanitised into a valid ECS image name (2–128 chars, starts with
+	// a letter, [A-Za-z0-9.:_-], no "aliyun"/"acs:" prefix, no "http://"/"https://");
+	// a name longer than 128 is cut and ends with a hash that keeps it unique.
 	Template string `json:"template,omitempty" yaml:"template,omitempty"`
 }
 
 // Retention says what is kept, per region kind.
 type Retention struct {
-	Source      RetentionRule `json:"source" yaml:"source"`
+	// Source applies in every source region.
+	Source RetentionRule `json:"source" yaml:"source"`
+	// Destination applies in every destination region without its own retention.
 	Destination RetentionRule `json:"destination" yaml:"destination"`
 }
 
 // RetentionRule: an image is kept when any rule keeps it (union). Evaluated at cleanup
 // time, per instance and region, in the policy timezone. The newest Available image of an
-// instance in a region is always kept, whatever the rule says.
+// instance in a region is always kept, whatever the rule says; so are images in use,
+// images still Creating/Waiting and the source of a copy in progress. Counts must not be
+// negative and at least one must be positive.
 type RetentionRule struct {
-	KeepLast int `json:"keepLast,omitempty" yaml:"keepLast,omitempty"` // newest N Available images
-	KeepDays int `json:"keepDays,omitempty" yaml:"keepDays,omitempty"` // images younger than D days
-	Daily    int `json:"daily,omitempty" yaml:"daily,omitempty"`       // newest image of each of the last N days that have one
-	Weekly   int `json:"weekly,omitempty" yaml:"weekly,omitempty"`     // … of the last N ISO weeks that have one
-	Monthly  int `json:"monthly,omitempty" yaml:"monthly,omitempty"`   // … of the last N months that have one
+	// KeepLast keeps the newest N Available images.
+	KeepLast int `json:"keepLast,omitempty" yaml:"keepLast,omitempty"`
+	// KeepDays keeps images younger than D×24h at cleanup time.
+	KeepDays int `json:"keepDays,omitempty" yaml:"keepDays,omitempty"`
+	// Daily keeps the newest Available image of each of the last N days that have one.
+	Daily int `json:"daily,omitempty" yaml:"daily,omitempty"`
+	// Weekly keeps the newest Available image of each of the last N ISO weeks
+	// (Monday–Sunday) that have one.
+	Weekly int `json:"weekly,omitempty" yaml:"weekly,omitempty"`
+	// Monthly keeps the newest Available image of each of the last N calendar months that
+	// have one.
+	Monthly int `json:"monthly,omitempty" yaml:"monthly,omitempty"`
 }
