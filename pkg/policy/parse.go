@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +28,17 @@ const (
 func Parse(data []byte) (*Policy, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, errors.New("parse policy: document is empty")
+	}
+	// YAML accepts JSON with flaws (trailing commas, comments); a document that looks like
+	// JSON gets JSON's verdict and its byte offset instead.
+	if trimmed := bytes.TrimSpace(data); trimmed[0] == '{' && !json.Valid(trimmed) {
+		var v any
+		err := json.Unmarshal(trimmed, &v)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("parse policy: invalid JSON at byte %d: %w", se.Offset, err)
+		}
+		return nil, fmt.Errorf("parse policy: invalid JSON: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {

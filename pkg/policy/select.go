@@ -57,10 +57,18 @@ func (p *Policy) Destination(region string) (Destination, bool) {
 // CatalogBucket is the DR catalog bucket of a destination region: its CatalogBucket, or
 // "<policy name>-dr-catalog-<region>" lower-cased.
 func (p *Policy) CatalogBucket(region string) string {
-	if d, ok := p.Destination(region); ok && d.CatalogBucket != "" {
+	d, ok := p.Destination(region)
+	if !ok {
+		d = Destination{Region: region}
+	}
+	return p.bucketOf(d)
+}
+
+func (p *Policy) bucketOf(d Destination) string {
+	if d.CatalogBucket != "" {
 		return d.CatalogBucket
 	}
-	return strings.ToLower(p.Name + "-dr-catalog-" + region)
+	return strings.ToLower(p.Name + "-dr-catalog-" + d.Region)
 }
 
 // Selects says whether the instance is protected and why. Exclusions win; then an

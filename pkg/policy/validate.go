@@ -212,10 +212,13 @@ func (p *Policy) validateDestinations(v *validator, sources map[string]bool) {
 		if d.Retention != nil {
 			validateRule(v, path+".retention", *d.Retention)
 		}
-		switch b := p.CatalogBucket(d.Region); {
-		case d.CatalogBucket != "" && !bucketRe.MatchString(b):
-			v.add(path+".catalogBucket", "%q is not a valid OSS bucket name (3-63 of a-z, 0-9, '-')", b)
-		case d.CatalogBucket == "" && p.Name != "" && d.Region != "" && !bucketRe.MatchString(b):
+		switch b := p.bucketOf(d); {
+		case d.CatalogBucket != "":
+			if !bucketRe.MatchString(b) {
+				v.add(path+".catalogBucket", "%q is not a valid OSS bucket name (3-63 of a-z, 0-9, '-')", b)
+			}
+		case policyNameRe.MatchString(p.Name) && ValidRegion(d.Region) && !bucketRe.MatchString(b):
+			// Only when name and region are fine: otherwise that problem is already named.
 			v.add(path+".catalogBucket", "the default %q is not a valid OSS bucket name; set catalogBucket or use a short lower-case policy name", b)
 		}
 	}
