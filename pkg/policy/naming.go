@@ -170,14 +170,10 @@ func nameChar(r rune) bool {
 // ClientToken is the CreateImage idempotency token of one instance and slot: a hash of
 // policy, instance and slot, 43 ASCII characters (ECS allows 64). A retried timer or a
 // second invocation for the same slot sends the same token and gets the same image.
+// (CopyImage has no ClientToken in the pinned SDK; copies are made idempotent by their
+// lineage tags instead.)
 func (p *Policy) ClientToken(instanceID, slot string) string {
 	return token("create", p.Name, instanceID, slot)
-}
-
-// CopyClientToken is the CopyImage idempotency token of one source image and destination
-// region, so a duplicated image-ready event makes no second copy.
-func (p *Policy) CopyClientToken(sourceImageID, destRegion string) string {
-	return token("copy", p.Name, sourceImageID, destRegion)
 }
 
 func token(parts ...string) string {

@@ -463,13 +463,12 @@ func TestClientToken(t *testing.T) {
 	tok := p.ClientToken("i-1", "20261123")
 	seen := map[string]string{}
 	for name, v := range map[string]string{
-		"base":       tok,
-		"instance":   p.ClientToken("i-2", "20261123"),
-		"slot":       p.ClientToken("i-1", "20261124"),
-		"policy":     q.ClientToken("i-1", "20261123"),
-		"copy":       p.CopyClientToken("i-1", "20261123"),
-		"copyRegion": p.CopyClientToken("m-1", "cn-beijing"),
-		"long":       p.ClientToken(strings.Repeat("i", 1000), strings.Repeat("名", 100)),
+		"base":      tok,
+		"instance":  p.ClientToken("i-2", "20261123"),
+		"slot":      p.ClientToken("i-1", "20261124"),
+		"policy":    q.ClientToken("i-1", "20261123"),
+		"separator": p.ClientToken("i-12026", "1123"),
+		"long":      p.ClientToken(strings.Repeat("i", 1000), strings.Repeat("名", 100)),
 	} {
 		if len(v) > 64 || v == "" {
 			t.Errorf("%s: token %q has length %d", name, v, len(v))
