@@ -1,0 +1,257 @@
+// Package backup holds the product's services: Create (timer: image the protected
+// instances), HandleEvents (EventBridge: copy ready source images to the DR regions and
+// record ready copies in the catalog), Reconcile (timer: copies an event missed) and
+// Cleanup (timer: retention in every region). They are plain Go over narrow interfaces;
+// every decision and cloud-call outcome is one structured log record.
+//
+// State lives in ECS tags and the catalog, never in the function: any invocation may die
+// at any point, and the next one (an FC retry or the next timer) continues without
+// duplicates, because every mutating call is preceded by a lookup by tags.
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
+	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+)
+
+// Catalog is the DR catalog of one destination region. Sync replaces the policy's entries
+// with entries (removeMissing=true) or upserts them (false).
+type Catalog interface {
+	Sync(ctx context.Context, destRegion, policy string, entries []catalog.Entry, removeMissing bool) error
+}
+
+// Deps are the services' dependencies. ECS must be the bare adapter: the services add the
+// one retry loop (ecsx.WithRetry with Sleep), so do not wrap it yourself.
+type Deps struct {
+	ECS    ecsx.API
+	Policy *policy.Policy
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Sleep waits between retries of throttled or failed calls (default ecsx.SleepContext);
+	// tests inject one that records and returns at once.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Retry bounds the back-off; zero values take ecsx defaults. Sleep above wins over
+	// Retry.Sleep.
+	Retry   ecsx.RetryConfig
+	Catalog Catalog // may be nil: no catalog
+	// AccountID: image events from other accounts are rejected (empty accepts any).
+	AccountID string
+	// AcceptedTypes: event types acted on (default ecs:Image:StateChange).
+	AcceptedTypes []string
+}
+
+// Log levels of decisions: debug for the noise (unselected instances, foreign images),
+// warn for what an operator should look at without it being a failure.
+const (
+	debug = slog.LevelDebug
+	warn  = slog.LevelWarn
+)
+
+// Outcome values of the "result" log key.
+const (
+	ResultOK      = "ok"
+	ResultSkipped = "skipped"
+	ResultFailed  = "failed"
+	ResultDryRun  = "dry-run"
+)
+
+// Item is one decision or call outcome, as it is also logged.
+type Item struct {
+	Region      string `json:"region"`
+	Instance    string `json:"instance,omitempty"`
+	Image       string `json:"image,omitempty"`
+	SourceImage string `json:"sourceImage,omitempty"`
+	Snapshot    string `json:"snapshot,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	ErrorCode   string `json:"errorCode,omitempty"`
+	// Retryable failures make the invocation fail so FC retries it.
+	Retryable bool `json:"retryable,omitempty"`
+}
+
+// run is the per-invocation view of Deps with defaults applied.
+type run struct {
+	Deps
+	ecs  ecsx.API
+	pol  *policy.Policy
+	log  *slog.Logger
+	now  func() time.Time
+	conc int
+}
+
+func (d Deps) start() (*run, error) {
+	if d.ECS == nil {
+		return nil, errors.New("backup: deps: ECS is required")
+	}
+	if d.Policy == nil {
+		return nil, errors.New("backup: deps: policy is required")
+	}
+	r := &run{Deps: d, pol: d.Policy, log: d.Log, now: d.Now, conc: d.Policy.Concurrency}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.log = r.log.With("policy", d.Policy.Name)
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.conc <= 0 {
+		r.conc = policy.DefaultConcurrency
+	}
+	rc := d.Retry
+	if d.Sleep != nil {
+		rc.Sleep = d.Sleep
+	}
+	r.ecs = ecsx.WithRetry(d.ECS, rc)
+	return r, nil
+}
+
+// record logs one decision or outcome with the shared keys: failures at Error, everything
+// else at Info. recordAt picks the level (Debug for the noise, Warn for config problems).
+func (r *run) record(ctx context.Context, action, result string, it Item, err error, started time.Time) {
+	level := slog.LevelInfo
+	if result == ResultFailed {
+		level = slog.LevelError
+	}
+	r.recordAt(ctx, level, action, result, it, err, started)
+}
+
+func (r *run) recordAt(ctx context.Context, level slog.Level, action, result string, it Item, err error, started time.Time) {
+	attrs := []slog.Attr{slog.String("action", action), slog.String("region", it.Region), slog.String("result", result)}
+	add := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
+		}
+	}
+	add("instance", it.Instance)
+	add("image", it.Image)
+	add("source_image", it.SourceImage)
+	add("snapshot", it.Snapshot)
+	add("reason", it.Reason)
+	add("error_code", it.ErrorCode)
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	if !started.IsZero() {
+		attrs = append(attrs, slog.Int64("duration_ms", time.Since(started).Milliseconds()))
+	}
+	r.log.LogAttrs(ctx, level, action+" "+result, attrs...)
+}
+
+// failure turns a call error into a failed Item.
+func failure(it Item, err error) Item {
+	it.ErrorCode = ecsx.Code(err)
+	it.Retryable = ecsx.IsRetryable(err)
+	if it.Reason == "" {
+		it.Reason = err.Error()
+	}
+	return it
+}
+
+// each runs fn for every item with at most n in flight.
+func each[T any](ctx context.Context, n int, items []T, fn func(context.Context, T)) {
+	sem := make(chan struct{}, max(n, 1))
+	var wg sync.WaitGroup
+	for _, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(ctx, it)
+		}()
+	}
+	wg.Wait()
+}
+
+// collector gathers items from concurrent workers.
+type collector struct {
+	mu    sync.Mutex
+	lists map[string][]Item
+}
+
+func (c *collector) add(list string, it Item) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lists == nil {
+		c.lists = map[string][]Item{}
+	}
+	c.lists[list] = append(c.lists[list], it)
+}
+
+func (c *collector) get(list string) []Item {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lists[list]
+}
+
+// failedError names the failed items; nil when there are none.
+func failedError(what string, failed []Item) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(failed))
+	for _, f := range failed {
+		n := f.Region + "/" + firstNonEmpty(f.Instance, f.Image, f.SourceImage)
+		if f.ErrorCode != "" {
+			n += " (" + f.ErrorCode + ")"
+		}
+		names = append(names, n)
+	}
+	return fmt.Errorf("%s failed for %d: %s", what, len(failed), strings.Join(names, ", "))
+}
+
+func retryableOnly(items []Item) []Item {
+	var out []Item
+	for _, it := range items {
+		if it.Retryable {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// managedBy reports whether tags mark an image as made by this policy.
+func managedBy(pol *policy.Policy, tags map[string]string) bool {
+	return tags[policy.TagManagedBy] == policy.ManagedByValue && tags[policy.TagPolicy] == pol.Name
+}
+
+// managedFilter is the DescribeImages tag filter of this policy's images.
+func managedFilter(pol *policy.Policy, extra map[string]string) map[string]string {
+	m := map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: pol.Name}
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+// policyRegions are the source and destination regions, each once, sources first.
+func policyRegions(pol *policy.Policy) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range append(pol.SourceRegions(), pol.DestinationRegions()...) {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}

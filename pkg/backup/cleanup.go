@@ -1,0 +1,214 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
+	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+	"github.com/ecsdr/ecs-image-dr/pkg/retention"
+)
+
+// CleanupSummary is the outcome of one Cleanup run.
+type CleanupSummary struct {
+	DryRun  bool   `json:"dryRun,omitempty"`
+	Kept    []Item `json:"kept"`    // Reason: every rule or protection that keeps it
+	Deleted []Item `json:"deleted"` // image gone (or already gone)
+	Planned []Item `json:"planned"` // dry run: would be deleted
+	Failed  []Item `json:"failed"`
+	// SnapshotsDeleted are "region/snapshot-id" of snapshots of deleted images.
+	SnapshotsDeleted []string `json:"snapshotsDeleted"`
+	// SnapshotsLeft are snapshots not deleted (still referenced, or the delete failed);
+	// each is also logged with its id so an operator can remove it.
+	SnapshotsLeft []Item   `json:"snapshotsLeft"`
+	Plan          []string `json:"-"` // the plan as text, one decision per line
+	CatalogSynced []string `json:"catalogSynced"`
+}
+
+// Cleanup applies the retention rules in every region of the policy. It only ever
+// considers images tagged as made by this policy; it lists them in every region (all
+// statuses), marks those used by an instance, asks retention.PlanCleanup, and deletes the
+// planned images with bounded concurrency, then their snapshots.
+//
+// Safety, on top of the planner's own protections: an image that is not Available or
+// failed is never deleted, nor one whose copy is in progress anywhere, nor one an instance
+// uses (DeleteImage is never forced; ImageUsingByInstance means "keep, in use"). An image
+// already gone counts as deleted. Snapshots are deleted only after their image is gone and
+// when no remaining image references them; SnapshotCreatedImage leaves the snapshot.
+// DryRun logs the exact plan and changes nothing. Afterwards, every destination's catalog
+// is rewritten (removeMissing) from the images that remain.
+func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
+	r, err := d.start()
+	if err != nil {
+		return CleanupSummary{}, err
+	}
+	sum := CleanupSummary{DryRun: r.pol.DryRun}
+	regions := policyRegions(r.pol)
+	inv, err := r.inventory(ctx, regions)
+	if err != nil {
+		// Planning on a partial inventory could delete a source whose copy we did not see.
+		return sum, fmt.Errorf("cleanup: %w", err)
+	}
+	inUse := map[string]bool{}
+	for _, region := range regions {
+		instances, err := r.ecs.DescribeInstances(ctx, region, ecsx.InstanceQuery{})
+		if err != nil {
+			return sum, fmt.Errorf("cleanup: list instances in %s: %w", region, err)
+		}
+		for _, in := range instances {
+			inUse[region+"/"+in.ImageID] = true
+		}
+	}
+
+	byID := map[string]ecsx.Image{}
+	var images []retention.Image
+	copying := map[string]bool{} // source ids with a copy not yet Available
+	for _, im := range inv.all() {
+		byID[im.Region+"/"+im.ID] = im
+		role := im.Tags[policy.TagRole]
+		srcID := im.Tags[policy.TagSourceImage]
+		if role == policy.RoleCopy && (im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting) {
+			copying[srcID] = true
+		}
+		images = append(images, retention.Image{ID: im.ID, Region: im.Region, InstanceID: im.Tags[policy.TagSourceInstance],
+			Name: im.Name, Status: im.Status, Created: im.Created, Role: role, SourceImageID: srcID,
+			SourceRegion: im.Tags[policy.TagSourceRegion], Managed: managedBy(r.pol, im.Tags),
+			InUse: inUse[im.Region+"/"+im.ID], SnapshotIDs: im.Snapshots})
+	}
+	plan := retention.PlanCleanup(images, r.pol, r.now())
+	for _, dec := range plan.Decisions {
+		sum.Plan = append(sum.Plan, dec.String())
+	}
+
+	var c collector
+	var deletes []retention.Decision
+	for _, dec := range plan.Decisions {
+		im := dec.Image
+		it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: fmt.Sprint(dec.Reasons)}
+		if dec.Delete {
+			// Belt and braces: the planner protects these too, but a planner bug must not
+			// cost a restorable or in-flight image.
+			switch {
+			case !im.Managed:
+				it.Reason = "refused: not managed"
+			case im.InUse:
+				it.Reason = "refused: in use by an instance"
+			case im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting:
+				it.Reason = "refused: still " + im.Status
+			case copying[im.ID]:
+				it.Reason = "refused: source of a copy in progress"
+			default:
+				deletes = append(deletes, dec)
+				continue
+			}
+		}
+		r.record(ctx, "keep", ResultOK, it, nil, time.Time{})
+		c.add("kept", it)
+	}
+
+	// Snapshots still referenced by an image that stays must survive.
+	deleting := map[string]bool{}
+	for _, dec := range deletes {
+		deleting[dec.Image.Region+"/"+dec.Image.ID] = true
+	}
+	referenced := map[string]bool{}
+	for k, im := range byID {
+		if !deleting[k] {
+			for _, s := range im.Snapshots {
+				referenced[im.Region+"/"+s] = true
+			}
+		}
+	}
+
+	gone := map[string]bool{}
+	var goneMu sync.Mutex
+	each(ctx, r.conc, deletes, func(ctx context.Context, dec retention.Decision) {
+		if r.deleteOne(ctx, dec, referenced, &c) {
+			goneMu.Lock()
+			gone[dec.Image.Region+"/"+dec.Image.ID] = true
+			goneMu.Unlock()
+		}
+	})
+	sum.Kept, sum.Deleted, sum.Planned, sum.Failed = c.get("kept"), c.get("deleted"), c.get("planned"), c.get("failed")
+	sum.SnapshotsLeft = c.get("snapshot-left")
+	for _, it := range c.get("snapshot-deleted") {
+		sum.SnapshotsDeleted = append(sum.SnapshotsDeleted, it.Region+"/"+it.Snapshot)
+	}
+
+	// The catalog is rebuilt from what remains, so it never points at a deleted image.
+	remaining := &inventory{images: map[string][]ecsx.Image{}}
+	for region, imgs := range inv.images {
+		for _, im := range imgs {
+			if !gone[region+"/"+im.ID] {
+				remaining.images[region] = append(remaining.images[region], im)
+			}
+		}
+	}
+	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), remaining, true, &c)
+	sum.Failed = c.get("failed")
+	return sum, failedError("cleanup", retryableOnly(sum.Failed))
+}
+
+// deleteOne deletes one planned image and then its snapshots; it reports whether the
+// image is gone.
+func (r *run) deleteOne(ctx context.Context, dec retention.Decision, referenced map[string]bool, c *collector) bool {
+	im := dec.Image
+	it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: fmt.Sprint(dec.Reasons)}
+	if r.pol.DryRun {
+		it.Reason = fmt.Sprintf("would delete %v; snapshots %v", dec.Reasons, im.SnapshotIDs)
+		r.record(ctx, "delete", ResultDryRun, it, nil, time.Time{})
+		c.add("planned", it)
+		return false
+	}
+	started := time.Now()
+	err := r.ecs.DeleteImage(ctx, im.Region, im.ID, false) // never Force: in-use images stay
+	switch {
+	case err == nil:
+		r.record(ctx, "delete", ResultOK, it, nil, started)
+	case ecsx.IsNotFound(err):
+		it.Reason = "already gone"
+		r.record(ctx, "delete", ResultOK, it, nil, started)
+	case ecsx.Code(err) == "ImageUsingByInstance":
+		it.Reason, it.ErrorCode = "in use by an instance", ecsx.Code(err)
+		r.record(ctx, "keep", ResultSkipped, it, nil, started)
+		c.add("kept", it)
+		return false
+	default:
+		it = failure(it, err)
+		r.record(ctx, "delete", ResultFailed, it, err, started)
+		c.add("failed", it)
+		return false
+	}
+	c.add("deleted", it)
+	// After the image: ECS refuses to delete a snapshot an image references.
+	for _, sid := range im.SnapshotIDs {
+		sit := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, Snapshot: sid}
+		if referenced[im.Region+"/"+sid] {
+			sit.Reason = "snapshot still referenced by a kept image"
+			r.record(ctx, "keep", ResultSkipped, sit, nil, time.Time{})
+			c.add("snapshot-left", sit)
+			continue
+		}
+		started := time.Now()
+		err := r.ecs.DeleteSnapshot(ctx, im.Region, sid)
+		switch {
+		case err == nil || ecsx.IsNotFound(err):
+			sit.Reason = "snapshot of deleted image"
+			r.record(ctx, "delete", ResultOK, sit, nil, started)
+			c.add("snapshot-deleted", sit)
+		case ecsx.Code(err) == "SnapshotCreatedImage":
+			sit.Reason, sit.ErrorCode = "snapshot still used by another image", ecsx.Code(err)
+			r.record(ctx, "keep", ResultSkipped, sit, nil, started)
+			c.add("snapshot-left", sit)
+		default:
+			// Logged with its id: snapshots carry no tags, so no later run can find it.
+			sit = failure(sit, err)
+			sit.Reason = "orphaned snapshot, delete it by hand: " + sit.Reason
+			r.record(ctx, "delete", ResultFailed, sit, err, started)
+			c.add("snapshot-left", sit)
+		}
+	}
+	return true
+}
