@@ -1,0 +1,79 @@
+// Command fn is a test function for the local FC runtime: one binary whose behaviour is
+// picked by the event, so the tests build it only once.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aliyun/fc-runtime-go-sdk/fc"
+	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
+)
+
+type event struct {
+	Action string `json:"action"` // echo | error | panic | hang | exit | failUntil
+	Code   int    `json:"code"`   // exit: exit status; failUntil: first retry count that succeeds
+	Say    string `json:"say"`    // printed to stdout (and stderr) before acting
+}
+
+func handle(ctx context.Context, ev event) (map[string]any, error) {
+	if ev.Say != "" {
+		fmt.Println(ev.Say)
+		fmt.Fprintln(os.Stderr, "stderr: "+ev.Say)
+	}
+	fctx, ok := fccontext.FromContext(ctx)
+	if !ok {
+		return nil, errors.New("no FcContext")
+	}
+	switch ev.Action {
+	case "error":
+		return nil, errors.New("boom")
+	case "panic":
+		panic("kaboom")
+	case "hang":
+		time.Sleep(time.Hour) // ignores ctx on purpose: the runtime must kill it
+	case "exit":
+		os.Exit(ev.Code)
+	case "failUntil":
+		if fctx.RetryCount < ev.Code {
+			return nil, fmt.Errorf("attempt %d fails", fctx.RetryCount)
+		}
+	}
+	deadline, _ := ctx.Deadline()
+	return map[string]any{
+		"requestId":     fctx.RequestID,
+		"functionName":  fctx.Function.Name,
+		"handler":       fctx.Function.Handler,
+		"memory":        fctx.Function.Memory,
+		"timeout":       fctx.Function.Timeout,
+		"qualifier":     fctx.Service.Qualifier,
+		"region":        fctx.Region,
+		"accountId":     fctx.AccountId,
+		"retryCount":    fctx.RetryCount,
+		"accessKeyId":   fctx.Credentials.AccessKeyId,
+		"accessSecret":  fctx.Credentials.AccessKeySecret,
+		"securityToken": fctx.Credentials.SecurityToken,
+		"deadlineMs":    deadline.UnixMilli(),
+		"pid":           os.Getpid(),
+		"env": map[string]string{
+			"FC_FUNCTION_NAME":             os.Getenv("FC_FUNCTION_NAME"),
+			"FC_REGION":                    os.Getenv("FC_REGION"),
+			"FC_ACCOUNT_ID":                os.Getenv("FC_ACCOUNT_ID"),
+			"FC_FUNCTION_HANDLER":          os.Getenv("FC_FUNCTION_HANDLER"),
+			"FC_FUNCTION_MEMORY_SIZE":      os.Getenv("FC_FUNCTION_MEMORY_SIZE"),
+			"FC_TIMEOUT":                   os.Getenv("FC_TIMEOUT"),
+			"FC_INSTANCE_ID":               os.Getenv("FC_INSTANCE_ID"),
+			"FC_RUNTIME":                   os.Getenv("FC_RUNTIME"),
+			"ALIBABA_CLOUD_ACCESS_KEY_ID":  os.Getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+			"ALIBABA_CLOUD_SECURITY_TOKEN": os.Getenv("ALIBABA_CLOUD_SECURITY_TOKEN"),
+			"MY_SETTING":                   os.Getenv("MY_SETTING"),
+		},
+	}, nil
+}
+
+func main() {
+	fc.Start(handle)
+}
