@@ -31,7 +31,7 @@ func (s *Server) Deploy(p *sconfig.Project, baseDir string, env map[string]strin
 		spec := fc.FunctionSpec{
 			Name: f.Name, Region: f.Region, Handler: f.Handler, CodeDir: codeDir,
 			Timeout: f.Timeout, MemoryMB: f.MemoryMB, Env: fenv, Role: f.Role,
-			Async: fc.AsyncConfig{MaxRetryAttempts: f.MaxAsyncRetries},
+			Async: fc.AsyncConfig{MaxRetryAttempts: fc.Retries(f.MaxAsyncRetries)},
 		}
 		if err := s.FC.Deploy(spec); err != nil {
 			return fmt.Errorf("deploy %s: %w", f.Resource, err)

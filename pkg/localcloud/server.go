@@ -176,3 +176,8 @@ func (s *Server) Credential() core.Credential {
 func (s *Server) ECSClient(region string) (*sdkecs.Client, error) {
 	return ecs.NewSDKClient(s.Addr(), region, s.Credential())
 }
+
+// NewECSClientFor returns an ECS SDK client pointed at srv that signs with cred.
+func NewECSClientFor(srv *Server, region string, cred core.Credential) (*sdkecs.Client, error) {
+	return ecs.NewSDKClient(srv.Addr(), region, cred)
+}
