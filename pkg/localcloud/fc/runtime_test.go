@@ -112,6 +112,7 @@ type echo struct {
 	SecurityToken string            `json:"securityToken"`
 	DeadlineMs    int64             `json:"deadlineMs"`
 	PID           int               `json:"pid"`
+	Event         json.RawMessage   `json:"event"`
 	Env           map[string]string `json:"env"`
 }
 

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +20,9 @@ type event struct {
 	Say    string `json:"say"`    // printed to stdout (and stderr) before acting
 }
 
-func handle(ctx context.Context, ev event) (map[string]any, error) {
+func handle(ctx context.Context, raw json.RawMessage) (map[string]any, error) {
+	var ev event
+	_ = json.Unmarshal(raw, &ev) // events of other shapes (timer, EventBridge) just echo
 	if ev.Say != "" {
 		fmt.Println(ev.Say)
 		fmt.Fprintln(os.Stderr, "stderr: "+ev.Say)
@@ -58,6 +61,7 @@ func handle(ctx context.Context, ev event) (map[string]any, error) {
 		"securityToken": fctx.Credentials.SecurityToken,
 		"deadlineMs":    deadline.UnixMilli(),
 		"pid":           os.Getpid(),
+		"event":         raw,
 		"env": map[string]string{
 			"FC_FUNCTION_NAME":             os.Getenv("FC_FUNCTION_NAME"),
 			"FC_REGION":                    os.Getenv("FC_REGION"),
