@@ -19,50 +19,53 @@ const maxUnzipped = 500 << 20
 // extractZip unpacks a code package into a new temporary directory, keeping each entry's
 // mode (the go1 runtime executes the handler file directly, so its exec bit must survive)
 // and relative symlinks (cmd/build-fc-zip adds "bootstrap" -> main). Entries escaping the
-// directory are rejected.
-func extractZip(zipPath string) (dir string, err error) {
+// directory are rejected. parent "" means os.TempDir().
+func extractZip(zipPath, parent string) (string, error) {
 	zr, err := zip.OpenReader(zipPath)
 	if err != nil {
 		return "", fmt.Errorf("open code package: %w", err)
 	}
 	defer zr.Close()
-	dir, err = os.MkdirTemp("", "localfc-code-")
+	dir, err := os.MkdirTemp(parent, "localfc-code-")
 	if err != nil {
 		return "", fmt.Errorf("create code dir: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			_ = os.RemoveAll(dir)
-		}
-	}()
+	if err := extractInto(zr, dir); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+func extractInto(zr *zip.ReadCloser, dir string) error {
 	var total int64
 	for _, f := range zr.File {
 		name := path.Clean(strings.ReplaceAll(f.Name, `\`, "/"))
 		if name == "." || strings.HasPrefix(name, "../") || name == ".." || path.IsAbs(name) {
-			return "", fmt.Errorf("code package entry %q escapes the code directory", f.Name)
+			return fmt.Errorf("code package entry %q escapes the code directory", f.Name)
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(name))
 		mode := f.Mode()
 		switch {
 		case mode.IsDir():
 			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return "", fmt.Errorf("extract %s: %w", f.Name, err)
+				return fmt.Errorf("extract %s: %w", f.Name, err)
 			}
 			continue
 		case mode&fs.ModeSymlink != 0:
 			target, err := readEntry(f, 4096)
 			if err != nil {
-				return "", fmt.Errorf("extract %s: %w", f.Name, err)
+				return fmt.Errorf("extract %s: %w", f.Name, err)
 			}
 			t := string(target)
-			if path.IsAbs(t) || strings.HasPrefix(path.Clean(path.Join(path.Dir(name), t)), "../") {
-				return "", fmt.Errorf("code package symlink %q -> %q escapes the code directory", f.Name, t)
+			if c := path.Clean(path.Join(path.Dir(name), t)); path.IsAbs(t) || c == ".." || strings.HasPrefix(c, "../") {
+				return fmt.Errorf("code package symlink %q -> %q escapes the code directory", f.Name, t)
 			}
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return "", fmt.Errorf("extract %s: %w", f.Name, err)
+				return fmt.Errorf("extract %s: %w", f.Name, err)
 			}
 			if err := os.Symlink(t, dst); err != nil {
-				return "", fmt.Errorf("extract %s: %w", f.Name, err)
+				return fmt.Errorf("extract %s: %w", f.Name, err)
 			}
 			continue
 		case !mode.IsRegular():
@@ -70,13 +73,13 @@ func extractZip(zipPath string) (dir string, err error) {
 		}
 		total += int64(f.UncompressedSize64)
 		if total > maxUnzipped {
-			return "", errors.New("code package exceeds 500 MB uncompressed")
+			return errors.New("code package exceeds 500 MB uncompressed")
 		}
 		if err := extractFile(f, dst, mode.Perm()); err != nil {
-			return "", fmt.Errorf("extract %s: %w", f.Name, err)
+			return fmt.Errorf("extract %s: %w", f.Name, err)
 		}
 	}
-	return dir, nil
+	return nil
 }
 
 func readEntry(f *zip.File, limit int64) ([]byte, error) {

@@ -216,7 +216,7 @@ func (r *Runtime) Deploy(spec FunctionSpec) error {
 		if !strings.HasSuffix(strings.ToLower(spec.CodeDir), ".zip") {
 			return fmt.Errorf("deploy function %s: code %s is neither a directory nor a .zip package", spec.Name, spec.CodeDir)
 		}
-		dir, err := extractZip(spec.CodeDir)
+		dir, err := extractZip(spec.CodeDir, "")
 		if err != nil {
 			return fmt.Errorf("deploy function %s: %w", spec.Name, err)
 		}

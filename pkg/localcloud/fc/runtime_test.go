@@ -428,12 +428,13 @@ func TestDeployZipAndRedeploy(t *testing.T) {
 
 	// Redeploying replaces the function: the old instance goes, the new config applies.
 	s2 := spec("zipped")
+	s2.CodeDir, s2.Handler = zipPath, "bootstrap"
 	s2.Env = map[string]string{"MY_SETTING": "v2"}
 	if err := f.rt.Deploy(s2); err != nil {
 		t.Fatalf("redeploy: %v", err)
 	}
 	second := decodeEcho(t, invoke(t, f.rt, "zipped", `{}`))
-	if second.Env["MY_SETTING"] != "v2" || second.PID == first.PID {
+	if second.Env["MY_SETTING"] != "v2" || second.PID == first.PID || second.Handler != "bootstrap" {
 		t.Errorf("after redeploy: env %q pid %d (old %d), want v2 on a new instance", second.Env["MY_SETTING"], second.PID, first.PID)
 	}
 }
@@ -458,6 +459,15 @@ func writeZip(t *testing.T, zipPath, bin string) {
 	if _, err := w.Write(data); err != nil {
 		t.Fatal(err)
 	}
+	// cmd/build-fc-zip style "bootstrap" symlink to the binary.
+	lh := &zip.FileHeader{Name: "bootstrap"}
+	lh.SetMode(os.ModeSymlink | 0o777)
+	if w, err = zw.CreateHeader(lh); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, "main"); err != nil {
+		t.Fatal(err)
+	}
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -468,22 +478,48 @@ func writeZip(t *testing.T, zipPath, bin string) {
 
 func TestZipRejectsEscapingEntries(t *testing.T) {
 	t.Parallel()
-	p := filepath.Join(t.TempDir(), "evil.zip")
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, _ := zw.Create("../evil")
-	_, _ = io.WriteString(w, "x")
-	_ = zw.Close()
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name  string
+		entry string
+		mode  os.FileMode
+		body  string
+	}{
+		{"parent path", "../evil", 0o644, "x"},
+		{"absolute path", "/etc/evil", 0o644, "x"},
+		{"symlink out", "bootstrap", os.ModeSymlink | 0o777, "../../etc/passwd"},
+		{"absolute symlink", "bootstrap", os.ModeSymlink | 0o777, "/bin/sh"},
 	}
-	env := core.NewEnv(core.NewManualClock(time.Unix(0, 0)), nil)
-	rt := New(env, Options{})
-	defer rt.Close()
-	s := spec("evil")
-	s.CodeDir = p
-	if err := rt.Deploy(s); err == nil || !strings.Contains(err.Error(), "escapes the code directory") {
-		t.Errorf("Deploy evil zip = %v, want escape error", err)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			p := filepath.Join(dir, "evil.zip")
+			var buf bytes.Buffer
+			zw := zip.NewWriter(&buf)
+			h := &zip.FileHeader{Name: tc.entry}
+			h.SetMode(tc.mode)
+			w, err := zw.CreateHeader(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(w, tc.body)
+			if err := zw.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			parent := filepath.Join(dir, "extract")
+			if err := os.Mkdir(parent, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := extractZip(p, parent); err == nil || !strings.Contains(err.Error(), "escapes the code directory") {
+				t.Errorf("extractZip = %v, want escape error", err)
+			}
+			if left, _ := os.ReadDir(parent); len(left) != 0 {
+				t.Errorf("failed extraction left %d entries behind", len(left))
+			}
+		})
 	}
 }
 
