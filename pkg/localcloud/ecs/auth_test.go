@@ -215,14 +215,17 @@ func TestSDKRetriesInjected5xx(t *testing.T) {
 func TestUnknownAndMalformed(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	common := func(action string, params map[string]string) error {
+	// One SDK client per goroutine: *sdk.Client is not goroutine-safe (every call rewrites
+	// its http.Client timeout), so parallel subtests must not share f.client.
+	common := func(t *testing.T, action string, params map[string]string) error {
+		c := f.newClient(t, "cn-hangzhou", defaultCred)
 		req := requests.NewCommonRequest()
 		req.Method, req.Scheme, req.Domain, req.Version, req.ApiName, req.Product = "POST", "HTTP", f.addr, APIVersion, action, "Ecs"
 		req.QueryParams["RegionId"] = "cn-hangzhou"
 		for k, v := range params {
 			req.QueryParams[k] = v
 		}
-		_, err := f.client.ProcessCommonRequest(req)
+		_, err := c.ProcessCommonRequest(req)
 		return err
 	}
 	tests := []struct {
@@ -250,7 +253,7 @@ func TestUnknownAndMalformed(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			se := wantErr(t, common(tc.action, tc.params), tc.wantStatus, tc.wantCode)
+			se := wantErr(t, common(t, tc.action, tc.params), tc.wantStatus, tc.wantCode)
 			if tc.name == "unknown action" && !strings.Contains(se.Message(), "RunInstances") {
 				t.Errorf("message should name the action: %q", se.Message())
 			}

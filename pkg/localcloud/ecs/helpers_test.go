@@ -270,3 +270,10 @@ func (f *fixture) doV3(t *testing.T, r v3Req) (*http.Response, string) {
 	}
 	return resp, string(b)
 }
+
+func newServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}

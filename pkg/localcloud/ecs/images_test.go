@@ -278,7 +278,7 @@ func TestDescribeImagesFilters(t *testing.T) {
 			t.Parallel()
 			req := sdkecs.CreateDescribeImagesRequest()
 			tc.req(req)
-			resp, err := f.client.DescribeImages(req)
+			resp, err := f.newClient(t, "cn-hangzhou", defaultCred).DescribeImages(req)
 			if err != nil {
 				t.Fatal(err)
 			}
