@@ -149,7 +149,7 @@ func TestDescribeSnapshots(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	web := f.availableImage(t, "i-hz-web-1", "web") // 2 snapshots, accomplished
-	f.createImage(t, "i-hz-db-1", "db", nil)         // 2 snapshots, progressing
+	f.createImage(t, "i-hz-db-1", "db", nil)        // 2 snapshots, progressing
 	webSnaps := f.image(t, "cn-hangzhou", web).Disks
 	ids := fmt.Sprintf(`["%s","%s"]`, webSnaps[0].SnapshotID, webSnaps[1].SnapshotID)
 	tests := []struct {
