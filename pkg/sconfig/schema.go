@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -51,7 +52,7 @@ func ValidateSchemaWith(path, schemaPath string, env, config map[string]string) 
 		switch {
 		case err == nil:
 		case errors.As(err, &ve):
-			errs = append(errs, leafErrors(base, ve)...)
+			errs = append(errs, leafErrors(base, res["props"], ve)...)
 		default:
 			errs = append(errs, fmt.Errorf("%s: %w", base, err))
 		}
@@ -88,22 +89,38 @@ func compileSchema(schemaPath string) (*jsonschema.Schema, error) {
 var printer = message.NewPrinter(language.English)
 
 // leafErrors flattens a validation error tree into one error per failing keyword, at the
-// instance path (base + location). Under anyOf/oneOf every branch's reasons are listed.
-func leafErrors(base string, ve *jsonschema.ValidationError) []error {
+// instance path (base + location), quoting the offending value when it is a scalar (the
+// library's enum message does not). Under anyOf every branch's reasons are listed.
+func leafErrors(base string, props any, ve *jsonschema.ValidationError) []error {
 	if len(ve.Causes) == 0 {
 		p := base
+		v := props
 		for _, tok := range ve.InstanceLocation {
 			if isIndex(tok) {
 				p += "[" + tok + "]"
+				if arr, ok := v.([]any); ok {
+					if i, _ := strconv.Atoi(tok); i < len(arr) {
+						v = arr[i]
+					}
+				}
 			} else {
 				p += "." + tok
+				m, _ := v.(map[string]any)
+				v = m[tok]
 			}
 		}
-		return []error{fmt.Errorf("%s: %s", p, ve.ErrorKind.LocalizedString(printer))}
+		msg := ve.ErrorKind.LocalizedString(printer)
+		switch v.(type) {
+		case string, bool, int, float64:
+			if !strings.Contains(msg, "got ") {
+				msg += fmt.Sprintf(" (got %s)", kindOf(v))
+			}
+		}
+		return []error{fmt.Errorf("%s: %s", p, msg)}
 	}
 	var out []error
 	for _, c := range ve.Causes {
-		out = append(out, leafErrors(base, c)...)
+		out = append(out, leafErrors(base, props, c)...)
 	}
 	return out
 }
