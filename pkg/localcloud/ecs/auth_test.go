@@ -167,24 +167,26 @@ func TestFaults(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
+		seed       func(*Seed)
 		rule       core.FaultRule
 		calls      int // the last call is checked
 		wantStatus int
 		wantCode   string
 		wantMsg    string
 	}{
-		{"throttle", core.FaultRule{QPS: 1}, 2, 400, "Throttling.User", "Request was denied due to user flow control."},
-		{"within qps", core.FaultRule{QPS: 2}, 2, 0, "", ""},
-		{"503", core.FaultRule{FailNext: 1}, 1, 503, "ServiceUnavailable", ""},
-		{"500", core.FaultRule{FailNext: 1, ErrorStatus: 500}, 1, 500, "InternalError", ""},
-		{"custom code", core.FaultRule{FailNext: 1, ErrorStatus: 502, ErrorCode: "Gateway.Busy"}, 1, 502, "Gateway.Busy", ""},
-		{"fail next expires", core.FaultRule{FailNext: 1}, 2, 0, "", ""},
-		{"latency", core.FaultRule{Latency: time.Millisecond}, 1, 0, "", ""},
+		{"throttle", nil, core.FaultRule{QPS: 1}, 2, 400, "Throttling.User", "Request was denied due to user flow control."},
+		{"throttle 429", func(s *Seed) { s.ThrottleStatus = 429 }, core.FaultRule{QPS: 1}, 2, 429, "Throttling.User", ""},
+		{"within qps", nil, core.FaultRule{QPS: 2}, 2, 0, "", ""},
+		{"503", nil, core.FaultRule{FailNext: 1}, 1, 503, "ServiceUnavailable", ""},
+		{"500", nil, core.FaultRule{FailNext: 1, ErrorStatus: 500}, 1, 500, "InternalError", ""},
+		{"custom code", nil, core.FaultRule{FailNext: 1, ErrorStatus: 502, ErrorCode: "Gateway.Busy"}, 1, 502, "Gateway.Busy", ""},
+		{"fail next expires", nil, core.FaultRule{FailNext: 1}, 2, 0, "", ""},
+		{"latency", nil, core.FaultRule{Latency: time.Millisecond}, 1, 0, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t, nil)
+			f := newFixture(t, tc.seed)
 			f.env.Faults.Set("ecs", "DescribeRegions", tc.rule)
 			var err error
 			for range tc.calls {

@@ -348,10 +348,10 @@ func TestSeed(t *testing.T) {
 		{"no regions", write("empty.json", `{}`), []string{"regions: at least one region"}},
 		{"inconsistent", write("incons.json", `{"regions":[{"id":"r1"},{"id":"r1"}],
 			"instances":[{"id":"i-1","region":"r2","status":"Sleeping","disks":[{"type":"root","sizeGiB":0}]}],
-			"images":[{"id":"m-1","region":"r1","status":"Creating"}],"copyConcurrency":-1}`),
+			"images":[{"id":"m-1","region":"r1","status":"Creating"}],"copyConcurrency":-1,"throttleStatus":503}`),
 			[]string{`regions[1].id: duplicate region "r1"`, `instances[0].region: unknown region "r2"`, `instances[0].status`,
 				`instances[0].disks[0].type`, `instances[0].disks[0].sizeGiB`, `instances[0].disks: want exactly one system disk`,
-				`images[0].status`, "copyConcurrency"}},
+				`images[0].status`, "copyConcurrency", "throttleStatus"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

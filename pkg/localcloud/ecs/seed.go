@@ -28,6 +28,9 @@ type Seed struct {
 	// IgnoreUnknownImageOnDelete makes DeleteImage of an unknown id succeed (the API doc says
 	// both "ignored" and InvalidImageId.NotFound); the default is the 404.
 	IgnoreUnknownImageOnDelete bool `json:"ignoreUnknownImageOnDelete,omitempty"`
+	// ThrottleStatus is the HTTP status of injected Throttling.User errors: 400 (default,
+	// documented and observed) or 429 (some newer gateways). The SDK retries neither.
+	ThrottleStatus int `json:"throttleStatus,omitempty"`
 }
 
 // RegionSeed is one region of the account.
@@ -215,6 +218,9 @@ func (s Seed) Validate() error {
 			bad("regionImageQuota[%s]: must not be negative, got %d", r, q)
 		}
 	}
+	if s.ThrottleStatus != 0 && s.ThrottleStatus != 400 && s.ThrottleStatus != 429 {
+		bad("throttleStatus: want 400 or 429, got %d", s.ThrottleStatus)
+	}
 	if s.CopyConcurrency < 0 {
 		bad("copyConcurrency: must not be negative, got %d", s.CopyConcurrency)
 	}
@@ -303,6 +309,9 @@ func (s Seed) withDefaults() Seed {
 	}
 	if s.CopyConcurrency == 0 {
 		s.CopyConcurrency = 5
+	}
+	if s.ThrottleStatus == 0 {
+		s.ThrottleStatus = 400
 	}
 	if s.Timing.CreateBase == 0 {
 		s.Timing.CreateBase = Duration(2 * time.Minute)

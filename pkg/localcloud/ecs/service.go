@@ -5,6 +5,23 @@
 //
 // The account is single: every request, whatever key signed it, sees the same resources,
 // owned by core.DefaultAccountID.
+//
+// Choices where the real service is ambiguous or unknown:
+//   - Copy concurrency (Seed.CopyConcurrency, default 5) is counted per destination region,
+//     where the copies and their Waiting queue are visible.
+//   - Deleting the source of a running copy is allowed (real ECS allows it); the copy
+//     still completes.
+//   - CreateImage ClientToken conflicts answer IdempotenceParamNotMatch 400 (see createImage).
+//   - DeleteImage of an unknown id is a 404 unless Seed.IgnoreUnknownImageOnDelete.
+//   - DescribeImages with an unknown ImageId returns an empty list.
+//   - Timestamps (InvalidTimeStamp.Expired) and nonce reuse (SignatureNonceUsed) are not
+//     checked: the simulated clock and the wall clock differ by design.
+//   - DryRun=true answers DryRunOperation before the action's own validation.
+//   - Faults are applied before the signature check, as a throttling gateway would.
+//   - Image progress is derived from the clock on every read; snapshots of a building image
+//     report the image's progress.
+//   - Creating-to-Available completions are env.Clock callbacks, not env.Tracker work:
+//     they only happen when the clock moves, so WaitIdle must not wait for them.
 package ecs
 
 import (
@@ -305,7 +322,7 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	}
 	switch f.Kind {
 	case core.FaultThrottle:
-		return nil, errf(400, "Throttling.User", "Request was denied due to user flow control.")
+		return nil, errf(s.seed.ThrottleStatus, "Throttling.User", "Request was denied due to user flow control.")
 	case core.FaultError:
 		status, code := f.Status, f.Code
 		if status == 0 {
