@@ -421,6 +421,9 @@ func readLimited(r *http.Request, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
+		// Drain (a bounded amount of) the rest so the client reads the error reply
+		// instead of a reset connection while it is still sending.
+		_, _ = io.CopyN(io.Discard, r.Body, 64<<20)
 		return nil, errTooLarge
 	}
 	return b, nil
