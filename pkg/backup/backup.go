@@ -10,10 +10,12 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -188,10 +190,17 @@ func (c *collector) add(list string, it Item) {
 	c.lists[list] = append(c.lists[list], it)
 }
 
+// get returns a list sorted by region, instance, image, so summaries do not depend on
+// the order concurrent workers finished in.
 func (c *collector) get(list string) []Item {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lists[list]
+	out := slices.Clone(c.lists[list])
+	slices.SortStableFunc(out, func(a, b Item) int {
+		return cmp.Or(cmp.Compare(a.Region, b.Region), cmp.Compare(a.Instance, b.Instance),
+			cmp.Compare(a.Image, b.Image), cmp.Compare(a.SourceImage, b.SourceImage), cmp.Compare(a.Snapshot, b.Snapshot))
+	})
+	return out
 }
 
 // failedError names the failed items; nil when there are none.

@@ -1,0 +1,357 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
+)
+
+// fakeECS is an in-memory ECS with the semantics the services depend on: image statuses
+// (Creating until finished), DescribeImages defaulting to Available only, tag filters,
+// ClientToken idempotency (which can be "forgotten", as the real service does), name
+// uniqueness per region, CopyImage only from Available sources, in-use images refusing
+// deletion, snapshots referenced by images refusing deletion.
+type fakeECS struct {
+	mu        sync.Mutex
+	now       func() time.Time
+	seq       int
+	instances map[string]map[string]*ecsx.Instance // region -> id
+	images    map[string]map[string]*fakeImage     // region -> id
+	snapshots map[string]map[string]bool           // region -> id
+	tokens    map[string]string                    // region/token -> image id
+	calls     map[string]int
+	// fail: per operation, errors returned by the next calls (consumed in order);
+	// failIf: per operation, a predicate on the call's subject that fails it every time.
+	fail   map[string][]error
+	failIf map[string]func(region, subject string) error
+}
+
+type fakeImage struct {
+	ecsx.Image
+	Encrypted bool
+	KMSKeyID  string
+}
+
+func newFake(now func() time.Time) *fakeECS {
+	return &fakeECS{now: now, instances: map[string]map[string]*ecsx.Instance{}, images: map[string]map[string]*fakeImage{},
+		snapshots: map[string]map[string]bool{}, tokens: map[string]string{}, calls: map[string]int{},
+		fail: map[string][]error{}, failIf: map[string]func(string, string) error{}}
+}
+
+func (f *fakeECS) addInstance(region string, in ecsx.Instance) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in.Region = region
+	if f.instances[region] == nil {
+		f.instances[region] = map[string]*ecsx.Instance{}
+	}
+	f.instances[region][in.ID] = &in
+}
+
+// addImage puts an image straight into a region (with one snapshot unless given).
+func (f *fakeECS) addImage(region string, im ecsx.Image) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if im.Snapshots == nil {
+		f.seq++
+		im.Snapshots = []string{fmt.Sprintf("s-%d", f.seq)}
+	}
+	f.putLocked(region, &fakeImage{Image: im})
+}
+
+func (f *fakeECS) putLocked(region string, im *fakeImage) {
+	im.Region = region
+	if f.images[region] == nil {
+		f.images[region] = map[string]*fakeImage{}
+	}
+	if f.snapshots[region] == nil {
+		f.snapshots[region] = map[string]bool{}
+	}
+	f.images[region][im.ID] = im
+	for _, s := range im.Snapshots {
+		f.snapshots[region][s] = true
+	}
+}
+
+// finishAll makes every Creating/Waiting image Available.
+func (f *fakeECS) finishAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, imgs := range f.images {
+		for _, im := range imgs {
+			if im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting {
+				im.Status, im.Progress = ecsx.StatusAvailable, "100%"
+			}
+		}
+	}
+}
+
+func (f *fakeECS) forgetTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokens = map[string]string{}
+}
+
+func (f *fakeECS) image(region, id string) (fakeImage, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im, ok := f.images[region][id]
+	if !ok {
+		return fakeImage{}, false
+	}
+	return *im, true
+}
+
+func (f *fakeECS) regionImages(region string) []fakeImage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []fakeImage
+	for _, im := range f.images[region] {
+		out = append(out, *im)
+	}
+	slices.SortFunc(out, func(a, b fakeImage) int { return a.Created.Compare(b.Created) })
+	return out
+}
+
+func (f *fakeECS) hasSnapshot(region, id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.snapshots[region][id]
+}
+
+func (f *fakeECS) count(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+func (f *fakeECS) failNext(op string, errs ...error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[op] = append(f.fail[op], errs...)
+}
+
+// enter counts the call and returns an injected failure, if any. Callers hold f.mu.
+func (f *fakeECS) enterLocked(op, region, subject string) error {
+	f.calls[op]++
+	if q := f.fail[op]; len(q) > 0 {
+		f.fail[op] = q[1:]
+		return q[0]
+	}
+	if p := f.failIf[op]; p != nil {
+		return p(region, subject)
+	}
+	return nil
+}
+
+func (f *fakeECS) newID(prefix string) string {
+	f.seq++
+	return fmt.Sprintf("%s%04d", prefix, f.seq)
+}
+
+func hasTags(have, want map[string]string) bool {
+	for k, v := range want {
+		if hv, ok := have[k]; !ok || hv != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fakeECS) DescribeInstances(_ context.Context, region string, q ecsx.InstanceQuery) ([]ecsx.Instance, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("DescribeInstances", region, ""); err != nil {
+		return nil, err
+	}
+	var out []ecsx.Instance
+	for _, in := range f.instances[region] {
+		if len(q.IDs) > 0 && !slices.Contains(q.IDs, in.ID) || !hasTags(in.Tags, q.Tags) ||
+			q.Status != "" && in.Status != q.Status || q.ImageID != "" && in.ImageID != q.ImageID {
+			continue
+		}
+		c := *in
+		c.Tags = maps.Clone(in.Tags)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b ecsx.Instance) int { return compareStrings(a.ID, b.ID) })
+	return out, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (f *fakeECS) DescribeImages(_ context.Context, region string, q ecsx.ImageQuery) ([]ecsx.Image, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("DescribeImages", region, ""); err != nil {
+		return nil, err
+	}
+	statuses := q.Statuses
+	if len(statuses) == 0 {
+		statuses = []string{ecsx.StatusAvailable} // the real default hides in-flight images
+	}
+	var out []ecsx.Image
+	for _, im := range f.images[region] {
+		if len(q.IDs) > 0 && !slices.Contains(q.IDs, im.ID) || !slices.Contains(statuses, im.Status) ||
+			!hasTags(im.Tags, q.Tags) || q.Name != "" && im.Name != q.Name {
+			continue
+		}
+		c := im.Image
+		c.Tags = maps.Clone(im.Tags)
+		c.Snapshots = slices.Clone(im.Snapshots)
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b ecsx.Image) int { return compareStrings(a.ID, b.ID) })
+	return out, nil
+}
+
+func (f *fakeECS) nameTakenLocked(region, name string) bool {
+	for _, im := range f.images[region] {
+		if im.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeECS) CreateImage(_ context.Context, region string, in ecsx.CreateImageInput) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("CreateImage", region, in.InstanceID); err != nil {
+		return "", err
+	}
+	if id, ok := f.tokens[region+"/"+in.ClientToken]; ok && in.ClientToken != "" {
+		return id, nil
+	}
+	inst, ok := f.instances[region][in.InstanceID]
+	switch {
+	case !ok:
+		return "", ecsx.NewError("InvalidInstanceId.NotFound", 404, "The specified InstanceId does not exist.")
+	case inst.Status != ecsx.InstanceRunning && inst.Status != ecsx.InstanceStopped:
+		return "", ecsx.NewError("IncorrectInstanceStatus", 400, "The current status of the resource does not support this operation.")
+	case inst.Locked:
+		return "", ecsx.NewError("InstanceLockedForSecurity", 400, "locked")
+	case f.nameTakenLocked(region, in.Name):
+		return "", ecsx.NewError("InvalidImageName.Duplicated", 400, "The specified Image name has already been used.")
+	}
+	id := f.newID("m-src")
+	im := &fakeImage{Image: ecsx.Image{ID: id, Name: in.Name, Status: ecsx.StatusCreating, Progress: "0%", Created: f.now(),
+		SizeGiB: 40, Tags: maps.Clone(in.Tags), Snapshots: []string{f.newID("s"), f.newID("s")}}}
+	f.putLocked(region, im)
+	if in.ClientToken != "" {
+		f.tokens[region+"/"+in.ClientToken] = id
+	}
+	return id, nil
+}
+
+func (f *fakeECS) CopyImage(_ context.Context, region string, in ecsx.CopyImageInput) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("CopyImage", region, in.ImageID+">"+in.DestinationRegion); err != nil {
+		return "", err
+	}
+	src, ok := f.images[region][in.ImageID]
+	switch {
+	case !ok:
+		return "", ecsx.NewError("InvalidImageId.NotFound", 404, "The specified ImageId does not exist.")
+	case src.Status != ecsx.StatusAvailable:
+		return "", ecsx.NewError("IncorrectImageStatus", 400, "The image not available.")
+	case in.DestinationRegion == region:
+		return "", ecsx.NewError("IncorrectDestinationRegion", 403, "same region")
+	case in.KMSKeyID != "" && !in.Encrypted:
+		return "", ecsx.NewError("InvalidParameter.EncryptedIllegal", 400, "KMSKeyId needs Encrypted")
+	case f.nameTakenLocked(in.DestinationRegion, in.Name):
+		return "", ecsx.NewError("InvalidImageName.Duplicated", 400, "The specified image name is already in use in the target region.")
+	}
+	id := f.newID("m-cp")
+	im := &fakeImage{Image: ecsx.Image{ID: id, Name: in.Name, Status: ecsx.StatusCreating, Progress: "0%", Created: f.now(),
+		SizeGiB: src.SizeGiB, Tags: maps.Clone(in.Tags), IsCopied: true, Snapshots: []string{f.newID("s")}},
+		Encrypted: in.Encrypted, KMSKeyID: in.KMSKeyID}
+	f.putLocked(in.DestinationRegion, im)
+	return id, nil
+}
+
+func (f *fakeECS) DeleteImage(_ context.Context, region, imageID string, force bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("DeleteImage", region, imageID); err != nil {
+		return err
+	}
+	im, ok := f.images[region][imageID]
+	if !ok {
+		return ecsx.NewError("InvalidImageId.NotFound", 404, "The specified ImageId does not exist.")
+	}
+	if im.Status == ecsx.StatusCreating && im.IsCopied {
+		return ecsx.NewError("OperationDenied.ImageCopying", 403, "copying")
+	}
+	for _, in := range f.instances[region] {
+		if in.ImageID == imageID && !force {
+			return ecsx.NewError("ImageUsingByInstance", 403, "The specified image has been used to create instances.")
+		}
+	}
+	delete(f.images[region], imageID)
+	return nil
+}
+
+func (f *fakeECS) DeleteSnapshot(_ context.Context, region, snapshotID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("DeleteSnapshot", region, snapshotID); err != nil {
+		return err
+	}
+	for _, im := range f.images[region] {
+		if slices.Contains(im.Snapshots, snapshotID) {
+			return ecsx.NewError("SnapshotCreatedImage", 403, "The snapshot has been used to create a user-defined image.")
+		}
+	}
+	delete(f.snapshots[region], snapshotID) // unknown snapshots are ignored, as in ECS
+	return nil
+}
+
+// fakeCatalog records Sync calls.
+type fakeCatalog struct {
+	mu    sync.Mutex
+	syncs []catalogSync
+	err   error
+}
+
+type catalogSync struct {
+	Region, Policy string
+	Entries        []catalog.Entry
+	RemoveMissing  bool
+}
+
+func (c *fakeCatalog) Sync(_ context.Context, dest, pol string, entries []catalog.Entry, removeMissing bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	c.syncs = append(c.syncs, catalogSync{dest, pol, entries, removeMissing})
+	return nil
+}
+
+func (c *fakeCatalog) last(region string) (catalogSync, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.syncs) - 1; i >= 0; i-- {
+		if c.syncs[i].Region == region {
+			return c.syncs[i], true
+		}
+	}
+	return catalogSync{}, false
+}
