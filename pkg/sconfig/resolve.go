@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -226,7 +227,7 @@ func (r *resolver) expr(path, expr string) (any, error) {
 		return nil, fail("unsupported function %s", name)
 	}
 	parts := strings.Split(e, ".")
-	if (parts[0] != "vars" && parts[0] != "resources") || len(parts) < 2 || slicesContainsEmpty(parts) {
+	if (parts[0] != "vars" && parts[0] != "resources") || len(parts) < 2 || slices.Contains(parts, "") {
 		return nil, fail("unsupported expression (want vars.<name>, resources.<name>.props.<path>, env(...) or config(...))")
 	}
 	if parts[0] == "resources" && (len(parts) < 4 || parts[2] != "props") {
@@ -288,15 +289,6 @@ func parseCall(e string) (name string, args []string, ok bool) {
 		}
 	}
 	return name, args, true
-}
-
-func slicesContainsEmpty(parts []string) bool {
-	for _, p := range parts {
-		if p == "" {
-			return true
-		}
-	}
-	return false
 }
 
 func joinKey(path, k string) string {
