@@ -38,6 +38,8 @@ type SDKConfig struct {
 // pagesLimit stops a paging loop against a server that never reports the end.
 const pagesLimit = 1000
 
+var newClientMu sync.Mutex
+
 type sdkAPI struct {
 	cfg     SDKConfig
 	scheme  string
@@ -96,7 +98,11 @@ func (a *sdkAPI) client(region string) (*ecs.Client, error) {
 	}
 	cfg := sdk.NewConfig().WithScheme(a.scheme)
 	cfg.AutoRetry = false
+	// The SDK fills its global endpoint map lazily without a lock (services/ecs
+	// GetEndpointMap): client construction must be serialised process-wide.
+	newClientMu.Lock()
 	c, err := ecs.NewClientWithOptions(region, cfg, funcProvider(a.cfg.Credentials))
+	newClientMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("new client for %s: %w", region, err)
 	}
