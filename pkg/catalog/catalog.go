@@ -125,8 +125,9 @@ func NewWriter(s ossx.Store, bucket string, log *slog.Logger) *Writer {
 
 // Sync makes the catalog of policy reflect entries (computed from tags by the caller: the
 // newest Available image per instance and region). An entry replaces the stored one for
-// its instance and region only if its image is newer (CreationTime; on a tie the larger
-// ImageID, so concurrent writers converge; the same image refreshes the stored fields). An
+// its instance and region only if its image is newer (CreationTime; on a tie the smaller
+// ImageID; the same image refreshes the stored fields but keeps the earliest RPO
+// observation, see resolve). An
 // instance/region absent from entries is removed only if removeMissing is true (after
 // cleanup). Invalid entries are refused before anything is written. A stored generation
 // that fails to parse is logged, quarantined and reported as a *CorruptError (a warning:
@@ -401,27 +402,56 @@ func normalize(policy string, entries []Entry) ([]Entry, error) {
 	return out, nil
 }
 
-// supersedes reports whether n should replace the stored o (same instance and region).
-func supersedes(n, o Entry) bool {
+// resolve returns what the catalog keeps for one instance and region given the stored
+// entry o and an incoming n, and whether that differs from o. The choice of image and of
+// RPO observation is commutative and idempotent, so writers converge whatever their
+// order (descriptive fields of one image, such as tags, are last-writer-wins):
+//   - a newer image (CreationTime) replaces an older one;
+//   - on a tie the smaller ImageID wins (the same choice pkg/backup makes from tags);
+//   - for the same image, descriptive fields come from n, while RPOSeconds/UpdatedAt keep
+//     the earliest observation (smallest positive RPOSeconds): RPO is "as achieved when it
+//     became restorable", and callers that recompute it at every run (now − source
+//     creation) would otherwise turn it into the image's age and write a generation each
+//     time.
+func resolve(n, o Entry) (Entry, bool) {
 	switch {
 	case n.CreationTime.After(o.CreationTime):
-		return true
+		return n, true
 	case n.CreationTime.Before(o.CreationTime):
-		return false
+		return o, false
 	case n.ImageID != o.ImageID:
-		return n.ImageID > o.ImageID // deterministic tie-break: every writer converges
+		if n.ImageID < o.ImageID {
+			return n, true
+		}
+		return o, false
 	}
-	return !sameImageRecord(n, o)
+	r := n
+	if earlierObservation(o, n) {
+		r.RPOSeconds, r.UpdatedAt = o.RPOSeconds, o.UpdatedAt
+	}
+	return r, !sameRecord(r, o)
 }
 
-// sameImageRecord compares everything but UpdatedAt, so re-syncing an unchanged image
-// does not write a new generation.
-func sameImageRecord(a, b Entry) bool {
+// earlierObservation: a's RPO observation is at least as early as b's (0 = unknown).
+func earlierObservation(a, b Entry) bool {
+	switch {
+	case a.RPOSeconds <= 0:
+		return false
+	case b.RPOSeconds <= 0:
+		return true
+	}
+	if a.RPOSeconds != b.RPOSeconds {
+		return a.RPOSeconds < b.RPOSeconds
+	}
+	return !a.UpdatedAt.After(b.UpdatedAt)
+}
+
+func sameRecord(a, b Entry) bool {
 	return a.Policy == b.Policy && a.InstanceID == b.InstanceID && a.Region == b.Region &&
 		a.ImageID == b.ImageID && a.ImageName == b.ImageName && a.Role == b.Role &&
 		a.SourceImageID == b.SourceImageID && a.SourceRegion == b.SourceRegion && a.Slot == b.Slot &&
 		a.CreationTime.Equal(b.CreationTime) && a.SizeGiB == b.SizeGiB && maps.Equal(a.Tags, b.Tags) &&
-		a.RPOSeconds == b.RPOSeconds
+		a.RPOSeconds == b.RPOSeconds && a.UpdatedAt.Equal(b.UpdatedAt)
 }
 
 // merge applies incoming to stored and reports whether anything changed. The result is
@@ -436,8 +466,14 @@ func merge(stored, incoming []Entry, removeMissing bool) ([]Entry, bool) {
 	for _, e := range incoming {
 		k := keyOf(e)
 		given[k] = true
-		if o, ok := m[k]; !ok || supersedes(e, o) {
+		o, ok := m[k]
+		if !ok {
 			m[k] = e
+			changed = true
+			continue
+		}
+		if r, diff := resolve(e, o); diff {
+			m[k] = r
 			changed = true
 		}
 	}

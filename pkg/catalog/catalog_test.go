@@ -133,21 +133,26 @@ func TestSyncReadRoundTrip(t *testing.T) {
 
 func TestNewerWins(t *testing.T) {
 	t.Parallel()
-	base := ent("i-1", "cn-shanghai", "m-b", t0)
-	bigger := base
-	bigger.SizeGiB = 80
+	base := ent("i-1", "cn-shanghai", "m-b", t0) // RPO 1800 s, observed at t0+30m
+	with := func(f func(*Entry)) Entry { e := base; f(&e); return e }
 	tests := []struct {
 		name      string
 		incoming  Entry
 		wantImage string
 		wantSize  int
+		wantRPO   int64
 		wantWrite bool
 	}{
-		{"newer image replaces", ent("i-1", "cn-shanghai", "m-new", t0.Add(time.Hour)), "m-new", 40, true},
-		{"older image is ignored", ent("i-1", "cn-shanghai", "m-old", t0.Add(-time.Hour)), "m-b", 40, false},
-		{"same time, larger id wins", ent("i-1", "cn-shanghai", "m-c", t0), "m-c", 40, true},
-		{"same time, smaller id loses", ent("i-1", "cn-shanghai", "m-a", t0), "m-b", 40, false},
-		{"same image refreshes fields", bigger, "m-b", 80, true},
+		{"newer image replaces", with(func(e *Entry) { e.ImageID, e.CreationTime, e.RPOSeconds = "m-new", t0.Add(time.Hour), 600 }), "m-new", 40, 600, true},
+		{"older image is ignored", with(func(e *Entry) { e.ImageID, e.CreationTime = "m-old", t0.Add(-time.Hour) }), "m-b", 40, 1800, false},
+		{"same time, smaller id wins", with(func(e *Entry) { e.ImageID = "m-a" }), "m-a", 40, 1800, true},
+		{"same time, larger id loses", with(func(e *Entry) { e.ImageID = "m-c" }), "m-b", 40, 1800, false},
+		{"same image refreshes fields", with(func(e *Entry) { e.SizeGiB = 80 }), "m-b", 80, 1800, true},
+		// A caller recomputing RPO at every run (now − source creation) must neither
+		// inflate the achieved RPO nor write a generation per run.
+		{"same image, later observation", with(func(e *Entry) { e.RPOSeconds, e.UpdatedAt = 9000, t0.Add(2*time.Hour) }), "m-b", 40, 1800, false},
+		{"same image, earlier observation", with(func(e *Entry) { e.RPOSeconds, e.UpdatedAt = 900, t0.Add(15*time.Minute) }), "m-b", 40, 900, true},
+		{"same image, unknown RPO", with(func(e *Entry) { e.RPOSeconds = 0 }), "m-b", 40, 1800, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,13 +168,39 @@ func TestNewerWins(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := mustRead(t, f, "prod")
-			if len(got) != 2 || got[0].ImageID != tc.wantImage || got[0].SizeGiB != tc.wantSize || got[1].ImageID != "m-other" {
+			if len(got) != 2 || got[0].ImageID != tc.wantImage || got[0].SizeGiB != tc.wantSize ||
+				got[0].RPOSeconds != tc.wantRPO || got[1].ImageID != "m-other" {
 				t.Fatalf("Read = %+v", got)
 			}
 			if wrote := len(f.generations("prod")) == 2; wrote != tc.wantWrite {
 				t.Fatalf("new generation written = %v, want %v", wrote, tc.wantWrite)
 			}
 		})
+	}
+}
+
+// resolve must not depend on who writes first, or concurrent writers would not converge.
+func TestResolveIsOrderIndependent(t *testing.T) {
+	t.Parallel()
+	variants := []Entry{
+		ent("i-1", "r", "m-b", t0),
+		ent("i-1", "r", "m-a", t0),
+		ent("i-1", "r", "m-c", t0.Add(time.Minute)),
+		ent("i-1", "r", "m-c", t0.Add(-time.Minute)),
+	}
+	early := ent("i-1", "r", "m-b", t0)
+	early.RPOSeconds, early.UpdatedAt = 60, t0.Add(time.Minute)
+	sameRPOLater := early
+	sameRPOLater.UpdatedAt = early.UpdatedAt.Add(time.Hour)
+	variants = append(variants, early, sameRPOLater)
+	for i, a := range variants {
+		for j, b := range variants {
+			ab, _ := merge([]Entry{a}, []Entry{b}, false)
+			ba, _ := merge([]Entry{b}, []Entry{a}, false)
+			if !sameRecord(ab[0], ba[0]) {
+				t.Errorf("variants %d,%d: %+v vs %+v", i, j, ab[0], ba[0])
+			}
+		}
 	}
 }
 
