@@ -1,0 +1,268 @@
+package obs
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	sls "github.com/aliyun/aliyun-log-go-sdk"
+)
+
+// ProvisionConfig names what Provision creates.
+type ProvisionConfig struct {
+	Project  string
+	Logstore string
+	Region   string // region of the project, used by the alert's query
+	// TTLDays and Shards apply when the logstore is created (defaults 90 and 2).
+	TTLDays, Shards int
+	// Dashboard and Alert names (defaults "<logstore>-overview", "<logstore>-backup-failed").
+	Dashboard, Alert string
+	// CreateProject creates a missing project instead of failing.
+	CreateProject bool
+}
+
+func (c ProvisionConfig) withDefaults() (ProvisionConfig, error) {
+	var errs []error
+	if c.Project == "" {
+		errs = append(errs, errors.New("obs: provision: project is required"))
+	}
+	if c.Logstore == "" {
+		errs = append(errs, errors.New("obs: provision: logstore is required"))
+	}
+	if c.Region == "" {
+		errs = append(errs, errors.New("obs: provision: region is required"))
+	}
+	if c.TTLDays <= 0 {
+		c.TTLDays = 90
+	}
+	if c.Shards <= 0 {
+		c.Shards = 2
+	}
+	if c.Dashboard == "" {
+		c.Dashboard = c.Logstore + "-overview"
+	}
+	if c.Alert == "" {
+		c.Alert = c.Logstore + "-backup-failed"
+	}
+	return c, errors.Join(errs...)
+}
+
+// Step is one resource Provision looked at, and what it did.
+type Step struct {
+	Kind    string // project, logstore, index, dashboard, alert
+	Name    string
+	Outcome string // created, updated, exists
+}
+
+func (s Step) String() string { return fmt.Sprintf("%-9s %-40s %s", s.Kind, s.Name, s.Outcome) }
+
+// Provision makes sure the logstore, its index, the dashboard and the failed-backup alert
+// exist, creating what is missing. It is idempotent: a second run changes nothing and
+// reports every step "exists". An index missing some of IndexConfig's keys, or typing
+// them differently, is updated (other keys are kept); an existing dashboard or alert is
+// left alone, since an operator may have tuned it. A missing project is an error unless
+// cfg.CreateProject.
+func Provision(c sls.ClientInterface, cfg ProvisionConfig) ([]Step, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	var steps []Step
+	step := func(kind, name, outcome string) { steps = append(steps, Step{kind, name, outcome}) }
+
+	// project
+	if _, err := c.GetProject(cfg.Project); err != nil {
+		if !isNotFound(err) {
+			return steps, fmt.Errorf("obs: get project %s: %w", cfg.Project, err)
+		}
+		if !cfg.CreateProject {
+			return steps, fmt.Errorf("obs: project %s does not exist; create it or ask for it to be created: %w", cfg.Project, err)
+		}
+		if _, err := c.CreateProject(cfg.Project, "ECS image disaster recovery logs"); err != nil {
+			return steps, fmt.Errorf("obs: create project %s: %w", cfg.Project, err)
+		}
+		step("project", cfg.Project, "created")
+	} else {
+		step("project", cfg.Project, "exists")
+	}
+
+	// logstore
+	if _, err := c.GetLogStore(cfg.Project, cfg.Logstore); err != nil {
+		if !isNotFound(err) {
+			return steps, fmt.Errorf("obs: get logstore %s: %w", cfg.Logstore, err)
+		}
+		ls := &sls.LogStore{Name: cfg.Logstore, TTL: cfg.TTLDays, ShardCount: cfg.Shards, AutoSplit: true, MaxSplitShard: 64, AppendMeta: true}
+		if err := c.CreateLogStoreV2(cfg.Project, ls); err != nil {
+			return steps, fmt.Errorf("obs: create logstore %s: %w", cfg.Logstore, err)
+		}
+		step("logstore", cfg.Logstore, "created")
+	} else {
+		step("logstore", cfg.Logstore, "exists")
+	}
+
+	// index
+	want := IndexConfig()
+	have, err := c.GetIndex(cfg.Project, cfg.Logstore)
+	switch {
+	case err != nil && !isNotFound(err):
+		return steps, fmt.Errorf("obs: get index of %s: %w", cfg.Logstore, err)
+	case err != nil:
+		if err := c.CreateIndex(cfg.Project, cfg.Logstore, want); err != nil {
+			return steps, fmt.Errorf("obs: create index of %s: %w", cfg.Logstore, err)
+		}
+		step("index", cfg.Logstore, "created")
+	default:
+		merged, changed := mergeIndex(*have, want)
+		if changed {
+			if err := c.UpdateIndex(cfg.Project, cfg.Logstore, merged); err != nil {
+				return steps, fmt.Errorf("obs: update index of %s: %w", cfg.Logstore, err)
+			}
+			step("index", cfg.Logstore, "updated")
+		} else {
+			step("index", cfg.Logstore, "exists")
+		}
+	}
+
+	// dashboard
+	if _, err := c.GetDashboard(cfg.Project, cfg.Dashboard); err != nil {
+		if !isNotFound(err) {
+			return steps, fmt.Errorf("obs: get dashboard %s: %w", cfg.Dashboard, err)
+		}
+		if err := c.CreateDashboard(cfg.Project, DashboardConfig(cfg.Project, cfg.Logstore, cfg.Dashboard)); err != nil {
+			return steps, fmt.Errorf("obs: create dashboard %s: %w", cfg.Dashboard, err)
+		}
+		step("dashboard", cfg.Dashboard, "created")
+	} else {
+		step("dashboard", cfg.Dashboard, "exists")
+	}
+
+	// alert
+	if _, err := c.GetAlert(cfg.Project, cfg.Alert); err != nil {
+		if !isNotFound(err) {
+			return steps, fmt.Errorf("obs: get alert %s: %w", cfg.Alert, err)
+		}
+		if err := c.CreateAlert(cfg.Project, AlertConfig(cfg.Project, cfg.Logstore, cfg.Region, cfg.Alert, cfg.Dashboard)); err != nil {
+			return steps, fmt.Errorf("obs: create alert %s: %w", cfg.Alert, err)
+		}
+		step("alert", cfg.Alert, "created")
+	} else {
+		step("alert", cfg.Alert, "exists")
+	}
+	return steps, nil
+}
+
+// isNotFound: every "does not exist" of SLS (ProjectNotExist, LogStoreNotExist,
+// IndexConfigNotExist, and the dashboard and job equivalents) is a 404.
+func isNotFound(err error) bool {
+	var e *sls.Error
+	return errors.As(err, &e) && e.HTTPCode == 404
+}
+
+// tokens are the separators of the SDK's default full-text index.
+var tokens = sls.CreateDefaultIndex().Line.Token
+
+// IndexConfig is the logstore index the queries, dashboard and alert need: the Key*
+// attributes and the fixed contents as text (with doc values, for SQL), duration_ms as long,
+// plus a full-text index for bare-term searches.
+func IndexConfig() sls.Index {
+	text := sls.IndexKey{Token: tokens, Type: "text", DocValue: true}
+	keys := map[string]sls.IndexKey{KeyDuration: {Type: "long", DocValue: true}}
+	for _, k := range []string{
+		KeyFunction, KeyRequestID, KeyPolicy, KeyAction, KeyRegion, KeyInstance, KeyImage,
+		KeySourceImage, KeyResult, KeyErrorCode, ContentTime, ContentLevel, ContentMsg, "error",
+	} {
+		keys[k] = text
+	}
+	return sls.Index{Keys: keys, Line: &sls.IndexLine{Token: tokens}}
+}
+
+// mergeIndex adds want's keys to have, reporting whether anything changed.
+func mergeIndex(have, want sls.Index) (sls.Index, bool) {
+	out := have
+	out.Keys = maps.Clone(have.Keys)
+	if out.Keys == nil {
+		out.Keys = map[string]sls.IndexKey{}
+	}
+	changed := false
+	for _, k := range slices.Sorted(maps.Keys(want.Keys)) {
+		w := want.Keys[k]
+		if h, ok := out.Keys[k]; !ok || h.Type != w.Type || h.DocValue != w.DocValue {
+			out.Keys[k] = w
+			changed = true
+		}
+	}
+	if out.Line == nil && want.Line != nil {
+		out.Line = want.Line
+		changed = true
+	}
+	return out, changed
+}
+
+// DashboardConfig is the DR dashboard: failures by region, images created, copied and
+// deleted per day, and the latest failures.
+func DashboardConfig(project, logstore, name string) sls.Dashboard {
+	chart := func(title, typ, query, start string, x, y, w, h float64, xAxis, yAxis []string) sls.Chart {
+		return sls.Chart{
+			Title: title, Type: typ,
+			Search:  sls.ChartSearch{Logstore: logstore, Topic: "", Query: query, Start: start, End: "now"},
+			Display: sls.ChartDisplay{XPosition: x, YPosition: y, Width: w, Height: h, DisplayName: title, XAxisKeys: xAxis, YAxisKeys: yAxis},
+		}
+	}
+	perDay := func(action string) string {
+		return fmt.Sprintf("%s: %s and %s: %s | select date_trunc('day', __time__) as day, count(1) as images group by day order by day limit 1000",
+			KeyAction, action, KeyResult, ResultOK)
+	}
+	const day, month = "-86400s", "-2592000s"
+	return sls.Dashboard{
+		DashboardName: name,
+		DisplayName:   "ECS image DR (" + project + "/" + logstore + ")",
+		Description:   "Backups, copies and cleanup of ECS image disaster recovery",
+		ChartList: []sls.Chart{
+			chart("Failures by region (24h)", "bar",
+				fmt.Sprintf("%s: %s | select %s, count(1) as failures group by %s order by failures desc limit 50", KeyResult, ResultFailed, KeyRegion, KeyRegion),
+				day, 0, 0, 5, 5, []string{KeyRegion}, []string{"failures"}),
+			chart("Images created per day", "line", perDay(ActionCreateImage), month, 5, 0, 5, 5, []string{"day"}, []string{"images"}),
+			chart("Images copied per day", "line", perDay(ActionCopyImage), month, 0, 5, 5, 5, []string{"day"}, []string{"images"}),
+			chart("Images deleted per day", "line", perDay(ActionDeleteImage), month, 5, 5, 5, 5, []string{"day"}, []string{"images"}),
+			chart("Latest failures", "table",
+				fmt.Sprintf("%s: %s | select from_unixtime(__time__) as at, %s, %s, %s, %s, %s, %s, %s order by __time__ desc limit 100",
+					KeyResult, ResultFailed, KeyFunction, KeyAction, KeyRegion, KeyInstance, KeyImage, KeyErrorCode, ContentMsg),
+				day, 0, 10, 10, 6, nil, nil),
+		},
+	}
+}
+
+// AlertConfig is the alert on failed backups: any record with result: failed in the last
+// 15 minutes, evaluated every 5 minutes, through SLS's built-in dynamic alert policy.
+func AlertConfig(project, logstore, region, name, dashboard string) *sls.Alert {
+	return &sls.Alert{
+		Name:        name,
+		DisplayName: "ECS image DR: failed operations",
+		Description: "Fires when a function of ECS image disaster recovery logs result: failed",
+		Schedule:    &sls.Schedule{Type: sls.ScheduleTypeFixedRate, Interval: "5m"},
+		Configuration: &sls.AlertConfiguration{
+			Version: "2.0", Type: "default", Dashboard: dashboard,
+			QueryList: []*sls.AlertQuery{{
+				Query: fmt.Sprintf("%s: %s | select count(1) as failed", KeyResult, ResultFailed),
+				Start: "-15m", End: "now", TimeSpanType: "Custom",
+				StoreType: sls.StoreTypeLog, Store: logstore, Project: project, Region: region,
+				PowerSqlMode: sls.PowerSqlModeAuto,
+			}},
+			GroupConfiguration: sls.GroupConfiguration{Type: sls.GroupTypeNoGroup},
+			SeverityConfigurations: []*sls.SeverityConfiguration{{
+				Severity:      sls.High,
+				EvalCondition: sls.ConditionConfiguration{Condition: "failed > 0"},
+			}},
+			Threshold: 1,
+			Labels:    []*sls.Tag{{Key: "product", Value: "ecs-image-dr"}},
+			Annotations: []*sls.Tag{
+				{Key: "title", Value: "ECS image DR: ${failed} failed operations in 15 minutes"},
+				{Key: "desc", Value: "Query " + logstore + " for result: failed to see which instances, regions and error codes."},
+			},
+			AutoAnnotation:      true,
+			SendResolved:        true,
+			PolicyConfiguration: sls.PolicyConfiguration{AlertPolicyId: "sls.builtin.dynamic", RepeatInterval: "1h"},
+		},
+	}
+}
