@@ -18,6 +18,11 @@
 //     S3-compatible API answers "NotImplemented … A header you provided implies
 //     functionality that is not implemented"), so code must not rely on it; use
 //     x-oss-forbid-overwrite, the only atomic write condition OSS offers.
+//   - Faults: env.Faults.Check("oss", action) with action one of ListBuckets, PutBucket,
+//     DeleteBucket, GetBucketInfo, GetBucketLocation, ListObjects, ListObjectsV2,
+//     PutObject, CopyObject, GetObject, HeadObject, GetObjectMeta, DeleteObject,
+//     DeleteObjects. Throttling answers 503 ServiceUnavailable; injected errors use the
+//     rule's status and code (default 503 ServiceUnavailable / 500 InternalError).
 //   - Every mutation validates the whole request (names, headers, body size, digest)
 //     before it touches the store, so bad input writes nothing.
 //

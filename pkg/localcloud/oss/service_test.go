@@ -348,6 +348,8 @@ func TestWriteErrorsWriteNothing(t *testing.T) {
 			400, "InvalidObjectName", strings.Repeat("k", 1024), nil},
 		{"oversized body", func() error { return put(f.c, "guarded", "big", bytes.Repeat([]byte("x"), 17)) },
 			400, "EntityTooLarge", "big", nil},
+		{"oversized body, 2 MiB", func() error { return put(f.c, "guarded", "big", make([]byte, 2<<20)) },
+			400, "EntityTooLarge", "big", nil},
 		{"oversized overwrite", func() error { return put(f.c, "guarded", "exists", bytes.Repeat([]byte("x"), 17)) },
 			400, "EntityTooLarge", "exists", original},
 		{"forbid overwrite", func() error {
