@@ -41,12 +41,18 @@ const pagesLimit = 1000
 var newClientMu sync.Mutex
 
 type sdkAPI struct {
-	cfg     SDKConfig
-	scheme  string
-	host    string
-	mu      sync.Mutex
-	clients map[string]*ecs.Client
+	cfg    SDKConfig
+	scheme string
+	host   string
+	mu     sync.Mutex
+	// pools hold idle clients per region. An SDK client is not safe for concurrent use
+	// (every request rewrites its http.Client timeouts and transport), so each call checks
+	// one out and returns it; concurrent calls get clients of their own.
+	pools map[string]chan *ecs.Client
 }
+
+// poolSize bounds the idle clients kept per region (more may exist while busy).
+const poolSize = 16
 
 // NewSDK returns an API over the official ECS SDK with one client per region, created on
 // first use. The SDK's AutoRetry stays off: retries belong to WithRetry alone. The SDK has
@@ -55,7 +61,7 @@ func NewSDK(cfg SDKConfig) (API, error) {
 	if cfg.Credentials == nil {
 		return nil, errors.New("ecs: sdk config: credentials source is required")
 	}
-	a := &sdkAPI{cfg: cfg, scheme: strings.ToUpper(cfg.Scheme), host: cfg.Endpoint, clients: map[string]*ecs.Client{}}
+	a := &sdkAPI{cfg: cfg, scheme: strings.ToUpper(cfg.Scheme), host: cfg.Endpoint, pools: map[string]chan *ecs.Client{}}
 	if strings.Contains(cfg.Endpoint, "://") {
 		u, err := url.Parse(cfg.Endpoint)
 		if err != nil || u.Host == "" {
@@ -87,14 +93,35 @@ func (f funcProvider) GetCredentials() (*credentials.Credentials, error) {
 
 func (f funcProvider) GetProviderName() string { return "ecsx_func" }
 
-func (a *sdkAPI) client(region string) (*ecs.Client, error) {
-	if region == "" {
-		return nil, errors.New("region is required")
-	}
+func (a *sdkAPI) pool(region string) chan *ecs.Client {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c, ok := a.clients[region]; ok {
-		return c, nil
+	p, ok := a.pools[region]
+	if !ok {
+		p = make(chan *ecs.Client, poolSize)
+		a.pools[region] = p
+	}
+	return p
+}
+
+// acquire returns an idle client of region, or a new one; release gives it back.
+func (a *sdkAPI) acquire(region string) (*ecs.Client, func(), error) {
+	if region == "" {
+		return nil, nil, errors.New("region is required")
+	}
+	p := a.pool(region)
+	release := func(c *ecs.Client) func() {
+		return func() {
+			select {
+			case p <- c:
+			default: // pool full: let it go
+			}
+		}
+	}
+	select {
+	case c := <-p:
+		return c, release(c), nil
+	default:
 	}
 	cfg := sdk.NewConfig().WithScheme(a.scheme)
 	cfg.AutoRetry = false
@@ -104,7 +131,7 @@ func (a *sdkAPI) client(region string) (*ecs.Client, error) {
 	c, err := ecs.NewClientWithOptions(region, cfg, funcProvider(a.cfg.Credentials))
 	newClientMu.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("new client for %s: %w", region, err)
+		return nil, nil, fmt.Errorf("new client for %s: %w", region, err)
 	}
 	if a.host != "" {
 		c.Domain = a.host
@@ -116,8 +143,7 @@ func (a *sdkAPI) client(region string) (*ecs.Client, error) {
 		c.SetConnectTimeout(a.cfg.Timeout)
 		c.SetReadTimeout(a.cfg.Timeout)
 	}
-	a.clients[region] = c
-	return c, nil
+	return c, release(c), nil
 }
 
 func hostOnly(hostport string) string {
@@ -127,12 +153,13 @@ func hostOnly(hostport string) string {
 	return hostport
 }
 
-// prepare returns the region client after checking ctx; errors are wrapped by the caller.
-func (a *sdkAPI) prepare(ctx context.Context, region string) (*ecs.Client, error) {
+// prepare checks ctx and checks a region client out; errors are wrapped by the caller.
+// The caller must call release when its request is done.
+func (a *sdkAPI) prepare(ctx context.Context, region string) (*ecs.Client, func(), error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return a.client(region)
+	return a.acquire(region)
 }
 
 // sortedTags flattens a tag map in key order, so requests are deterministic.
@@ -182,10 +209,11 @@ func (a *sdkAPI) DescribeInstances(ctx context.Context, region string, q Instanc
 	if err := checkTags(q.Tags); err != nil {
 		return nil, &Error{Op: op, Region: region, Err: err}
 	}
-	c, err := a.prepare(ctx, region)
+	c, release, err := a.prepare(ctx, region)
 	if err != nil {
 		return nil, &Error{Op: op, Region: region, Err: err}
 	}
+	defer release()
 	// InstanceIds takes at most 100 ids; larger id lists are queried in chunks.
 	chunks := [][]string{nil}
 	if len(q.IDs) > 0 {
@@ -264,10 +292,11 @@ func (a *sdkAPI) DescribeImages(ctx context.Context, region string, q ImageQuery
 	if len(q.IDs) > 100 {
 		return nil, &Error{Op: op, Region: region, Err: fmt.Errorf("%d image ids exceed the limit of 100", len(q.IDs))}
 	}
-	c, err := a.prepare(ctx, region)
+	c, release, err := a.prepare(ctx, region)
 	if err != nil {
 		return nil, &Error{Op: op, Region: region, Err: err}
 	}
+	defer release()
 	var out []Image
 	for page := 1; page <= pagesLimit; page++ {
 		if err := ctx.Err(); err != nil {
@@ -324,10 +353,11 @@ func (a *sdkAPI) CreateImage(ctx context.Context, region string, in CreateImageI
 	if err := checkTags(in.Tags); err != nil {
 		return "", &Error{Op: op, Resource: in.InstanceID, Region: region, Err: err}
 	}
-	c, err := a.prepare(ctx, region)
+	c, release, err := a.prepare(ctx, region)
 	if err != nil {
 		return "", &Error{Op: op, Resource: in.InstanceID, Region: region, Err: err}
 	}
+	defer release()
 	req := ecs.CreateCreateImageRequest()
 	req.RegionId = region
 	req.InstanceId = in.InstanceID
@@ -360,10 +390,11 @@ func (a *sdkAPI) CopyImage(ctx context.Context, region string, in CopyImageInput
 	if err := checkTags(in.Tags); err != nil {
 		return "", &Error{Op: op, Resource: res, Region: region, Err: err}
 	}
-	c, err := a.prepare(ctx, region)
+	c, release, err := a.prepare(ctx, region)
 	if err != nil {
 		return "", &Error{Op: op, Resource: res, Region: region, Err: err}
 	}
+	defer release()
 	req := ecs.CreateCopyImageRequest()
 	req.RegionId = region
 	req.ImageId = in.ImageID
@@ -393,10 +424,11 @@ func (a *sdkAPI) CopyImage(ctx context.Context, region string, in CopyImageInput
 
 func (a *sdkAPI) DeleteImage(ctx context.Context, region, imageID string, force bool) error {
 	const op = "DeleteImage"
-	c, err := a.prepare(ctx, region)
+	c, release, err := a.prepare(ctx, region)
 	if err != nil {
 		return &Error{Op: op, Resource: imageID, Region: region, Err: err}
 	}
+	defer release()
 	req := ecs.CreateDeleteImageRequest()
 	req.RegionId = region
 	req.ImageId = imageID
@@ -409,10 +441,11 @@ func (a *sdkAPI) DeleteImage(ctx context.Context, region, imageID string, force 
 
 func (a *sdkAPI) DeleteSnapshot(ctx context.Context, region, snapshotID string) error {
 	const op = "DeleteSnapshot"
-	c, err := a.prepare(ctx, region)
+	c, release, err := a.prepare(ctx, region)
 	if err != nil {
 		return &Error{Op: op, Resource: snapshotID, Region: region, Err: err}
 	}
+	defer release()
 	req := ecs.CreateDeleteSnapshotRequest()
 	req.RegionId = region // not in the struct's docs, but the SDK sends the client region anyway
 	req.SnapshotId = snapshotID

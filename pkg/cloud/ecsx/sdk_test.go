@@ -339,3 +339,35 @@ func TestSDKTransportErrorIsRetryable(t *testing.T) {
 		t.Errorf("cancelled context: err = %v, want non-retryable error", err)
 	}
 }
+
+// An SDK client is not safe for concurrent use; the adapter checks clients out per call.
+// Run with -race to see the difference.
+func TestSDKConcurrentCalls(t *testing.T) {
+	t.Parallel()
+	api, f := newTestSDK(t, func(q url.Values) (int, any) {
+		return 200, ecs.CreateImageResponse{RequestId: "r", ImageId: "m-" + q.Get("InstanceId")}
+	})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := api.CreateImage(context.Background(), "cn-hangzhou", CreateImageInput{InstanceID: fmt.Sprintf("i%d", i), Name: "n"})
+			if err == nil && id != fmt.Sprintf("m-i%d", i) {
+				err = fmt.Errorf("instance i%d got image %s", i, id)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(f.actions()); n != 16 {
+		t.Errorf("requests = %d, want 16", n)
+	}
+}
