@@ -126,7 +126,13 @@ func (s *Service) putObject(req *request) *apiError {
 	s.mu.RUnlock()
 	tooLarge := &apiError{Status: http.StatusBadRequest, Code: "EntityTooLarge",
 		Message: fmt.Sprintf("Your proposed upload exceeds the maximum allowed size (%d bytes).", limit), EC: "0016-00000004", Key: req.key}
+	// Oversized bodies are drained (up to maxDrain) before the answer: the SDK reads its
+	// progress counter while its transport is still sending, a data race (and a broken
+	// pipe instead of EntityTooLarge) if the server answers mid-upload.
+	const maxDrain = 64 << 20
+	drain := func() { _, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain)) }
 	if r.ContentLength > limit {
+		drain()
 		return tooLarge
 	}
 	// The whole body is read and checked before the store is touched: a too large,
@@ -137,6 +143,7 @@ func (s *Service) putObject(req *request) *apiError {
 			Message: "You did not provide the number of bytes specified by the Content-Length HTTP header: " + err.Error(), EC: "0016-00000002"}
 	}
 	if int64(len(data)) > limit {
+		drain()
 		return tooLarge
 	}
 	sum := md5.Sum(data)
