@@ -603,6 +603,32 @@ func TestReconcileDoesNotResurrectPrunedCopies(t *testing.T) {
 	}
 }
 
+func TestReconcileRecopiesAfterFailedCopyIsRemoved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	srcImg := readySource(t, e)
+	d := e.deps()
+	if _, err := d.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	failed := copiesOf(e, dstPlain, srcImg.ID)[0]
+	e.fake.mu.Lock()
+	e.fake.images[dstPlain][failed.ID].Status = ecsx.StatusCreateFailed
+	e.fake.mu.Unlock()
+	e.fake.finishAll()
+	sum, err := d.Reconcile(context.Background())
+	if err != nil || len(sum.Copied) != 0 {
+		t.Fatalf("with the failed copy still there: copied %+v err %v, want none (its name blocks a new copy)", sum.Copied, err)
+	}
+	if err := e.fake.DeleteImage(context.Background(), dstPlain, failed.ID, false); err != nil { // what cleanup does
+		t.Fatal(err)
+	}
+	sum, err = d.Reconcile(context.Background())
+	if err != nil || len(sum.Copied) != 1 || sum.Copied[0].Region != dstPlain || sum.Copied[0].SourceImage != srcImg.ID {
+		t.Errorf("after removal: copied %+v err %v, want one new copy of %s in %s", sum.Copied, err, srcImg.ID, dstPlain)
+	}
+}
+
 func TestCreateCopyRaceNoDuplicateCopies(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)

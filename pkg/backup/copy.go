@@ -247,9 +247,12 @@ func (d Deps) Reconcile(ctx context.Context) (CopySummary, error) {
 		if im.Tags[policy.TagRole] != policy.RoleCopy {
 			continue
 		}
+		hasCopy[im.Region+"/"+im.Tags[policy.TagSourceImage]] = true
+		if im.Status == ecsx.StatusCreateFailed || im.Status == ecsx.StatusUnAvailable {
+			continue // a failed copy must not make its slot count as copied once cleanup removed it
+		}
 		k := im.Region + "/" + im.Tags[policy.TagSourceInstance]
 		copied[k] = max(copied[k], im.Tags[policy.TagSlot])
-		hasCopy[im.Region+"/"+im.Tags[policy.TagSourceImage]] = true
 	}
 	type job struct {
 		img   ecsx.Image
