@@ -252,8 +252,9 @@ func (s *Sink) requeue(batches [][]*sls.Log) {
 	s.mu.Unlock()
 }
 
-// FlushError is a failed PutLogs: Code is the SLS error code ("" for transport errors and
-// deadlines). Its message is one line, unlike the SDK's indented JSON.
+// FlushError is a failed PutLogs: Status and Code come from the SLS reply (0 and "" for
+// transport errors, deadlines, and 5xx replies the SDK retried until its retry timeout,
+// whose last reply only survives in the message). Its message is one line, unlike the SDK's indented JSON.
 type FlushError struct {
 	Project, Logstore string
 	Logs              int // records in the failed batch (0: none attempted)
@@ -264,10 +265,12 @@ type FlushError struct {
 
 func (e *FlushError) Error() string {
 	detail := e.Err.Error()
-	if e.Code != "" {
-		var se *sls.Error
-		if errors.As(e.Err, &se) {
+	var se *sls.Error
+	if errors.As(e.Err, &se) {
+		if se.HTTPCode > 0 {
 			detail = fmt.Sprintf("%d %s: %s", se.HTTPCode, se.Code, se.Message)
+		} else {
+			detail = se.Message // the SDK's "ClientError" wrapper of a transport error
 		}
 	}
 	// One line: the SDK's errors are indented JSON, which would split a stdout record.
@@ -279,8 +282,10 @@ func (e *FlushError) Unwrap() error { return e.Err }
 
 func (s *Sink) wrap(n int, err error) error {
 	fe := &FlushError{Project: s.project, Logstore: s.logstore, Logs: n, Err: err}
+	// The SDK wraps transport errors and its own retry timeout as HTTPCode -1
+	// "ClientError"; only a real reply has a status and a code.
 	var se *sls.Error
-	if errors.As(err, &se) {
+	if errors.As(err, &se) && se.HTTPCode > 0 {
 		fe.Status, fe.Code = int(se.HTTPCode), se.Code
 	}
 	return fe
