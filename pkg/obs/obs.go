@@ -33,11 +33,12 @@ const (
 	KeyDuration    = "duration_ms"  // integer milliseconds; see DurationMS
 )
 
-// Values of KeyAction that the dashboard counts.
+// Values of KeyAction that the dashboard counts (the ones pkg/backup writes; it also
+// writes keep, skip, reject and catalog, which the dashboard does not chart).
 const (
-	ActionCreateImage = "create_image"
-	ActionCopyImage   = "copy_image"
-	ActionDeleteImage = "delete_image"
+	ActionCreateImage = "create"
+	ActionCopyImage   = "copy"
+	ActionDeleteImage = "delete"
 )
 
 // Values of KeyResult. The alert fires on ResultFailed.

@@ -148,7 +148,7 @@ func TestRecordsReachSLS(t *testing.T) {
 
 			c := localsls.NewSDKClient(l.addr, cred())
 			now := time.Now().Unix()
-			resp, err := c.GetLogs(proj, store, "", now-3600, now+3600, "function: create-image and result: ok and action: create_image", 100, 0, false)
+			resp, err := c.GetLogs(proj, store, "", now-3600, now+3600, "function: create-image and result: ok and action: "+obs.ActionCreateImage, 100, 0, false)
 			if err != nil {
 				t.Fatalf("get logs: %v", err)
 			}
@@ -166,7 +166,7 @@ func TestRecordsReachSLS(t *testing.T) {
 				"__topic__": "create-image", "__source__": "fc-instance-1",
 				"level": "INFO", "msg": "image created",
 				"function": "create-image", "request_id": "req-1", "policy": "daily",
-				"action": "create_image", "region": "cn-hangzhou", "instance": "i-abc", "image": "m-new",
+				"action": obs.ActionCreateImage, "region": "cn-hangzhou", "instance": "i-abc", "image": "m-new",
 				"source_image": "m-src", "result": "ok", "error_code": "", "duration_ms": "1500",
 				"detail.zone": "cn-hangzhou-h", "detail.disk.size": "40",
 				"access_key_secret": "[REDACTED]",

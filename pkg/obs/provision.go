@@ -170,7 +170,8 @@ func IndexConfig() sls.Index {
 	keys := map[string]sls.IndexKey{KeyDuration: {Type: "long", DocValue: true}}
 	for _, k := range []string{
 		KeyFunction, KeyRequestID, KeyPolicy, KeyAction, KeyRegion, KeyInstance, KeyImage,
-		KeySourceImage, KeyResult, KeyErrorCode, ContentTime, ContentLevel, ContentMsg, "error",
+		KeySourceImage, KeyResult, KeyErrorCode, ContentTime, ContentLevel, ContentMsg,
+		"error", "snapshot", "reason", // also written by pkg/backup
 	} {
 		keys[k] = text
 	}
