@@ -27,7 +27,7 @@ lint:
 
 ## demo: ten simulated days through the real binaries on the local cloud
 demo: build
-	$(GO) run ./scripts/demo -dist $(DIST)
+	$(GO) run ./scripts/demo -s s.yaml -function-log $(DIST)/demo-functions.log
 
 ## bench: speed and memory figures (never asserted in unit tests)
 bench:

@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -86,7 +87,7 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	var deletes []retention.Decision
 	for _, dec := range plan.Decisions {
 		im := dec.Image
-		it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: fmt.Sprint(dec.Reasons)}
+		it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: strings.Join(dec.Reasons, "; ")}
 		if dec.Delete {
 			// Belt and braces: the planner protects these too, but a planner bug must not
 			// cost a restorable or in-flight image.
@@ -155,9 +156,9 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 // image is gone.
 func (r *run) deleteOne(ctx context.Context, dec retention.Decision, referenced map[string]bool, c *collector) bool {
 	im := dec.Image
-	it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: fmt.Sprint(dec.Reasons)}
+	it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: strings.Join(dec.Reasons, "; ")}
 	if r.pol.DryRun {
-		it.Reason = fmt.Sprintf("would delete %v; snapshots %v", dec.Reasons, im.SnapshotIDs)
+		it.Reason = fmt.Sprintf("would delete (%s); snapshots %s", strings.Join(dec.Reasons, "; "), strings.Join(im.SnapshotIDs, ","))
 		r.record(ctx, "delete", ResultDryRun, it, nil, time.Time{})
 		c.add("planned", it)
 		return false

@@ -21,6 +21,13 @@ func (s *Server) Deploy(p *sconfig.Project, baseDir string, env map[string]strin
 		if !filepath.IsAbs(codeDir) {
 			codeDir = filepath.Join(baseDir, codeDir)
 		}
+		// The function process runs in its code directory, as on FC: the path must not
+		// depend on the caller's working directory.
+		abs, err := filepath.Abs(codeDir)
+		if err != nil {
+			return fmt.Errorf("deploy %s: code %s: %w", f.Resource, codeDir, err)
+		}
+		codeDir = abs
 		fenv := map[string]string{}
 		for k, v := range f.Env {
 			fenv[k] = v

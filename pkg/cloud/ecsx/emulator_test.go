@@ -118,6 +118,7 @@ func TestEmulatorErrorsClassified(t *testing.T) {
 	if !ecsx.IsRetryable(err) || ecsx.IsThrottled(err) {
 		t.Errorf("injected 503: %v (code %q)", err, ecsx.Code(err))
 	}
+	env.Faults.Now = env.Clock.Now // QPS windows follow wall time; pin them to the test clock
 	env.Faults.Set("ecs", "DescribeImages", core.FaultRule{QPS: 1})
 	retried := ecsx.WithRetry(api, ecsx.RetryConfig{Attempts: 3, Sleep: func(context.Context, time.Duration) error {
 		env.Clock.Advance(time.Second) // a throttled second recovers at the next one

@@ -140,7 +140,7 @@ func NewEnv(clock *Clock, log *slog.Logger) *Env {
 	return &Env{
 		Clock:            clock,
 		Creds:            NewCreds(clock),
-		Faults:           NewFaults(clock, 1),
+		Faults:           NewFaults(1),
 		Bus:              NewBus(),
 		Tracker:          NewTracker(),
 		Log:              log,

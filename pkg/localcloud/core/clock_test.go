@@ -62,7 +62,8 @@ func TestRealtimeClockRunsFaster(t *testing.T) {
 func TestFaultsThrottleFailNextAndRate(t *testing.T) {
 	t.Parallel()
 	c := NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	f := NewFaults(c, 42)
+	f := NewFaults(42)
+	f.Now = c.Now
 	f.Set("ecs", "CreateImage", FaultRule{QPS: 2})
 	for i, want := range []FaultKind{FaultNone, FaultNone, FaultThrottle} {
 		if got := f.Check("ecs", "CreateImage").Kind; got != want {

@@ -8,8 +8,10 @@ import (
 
 // FaultRule configures injected faults for one service action ("*" matches any action).
 type FaultRule struct {
-	// QPS throttles calls above this many per second of simulated time (0 = unlimited).
-	// The service answers with its throttling error (ECS: Throttling.User, 400).
+	// QPS throttles calls above this many per wall-clock second (0 = unlimited). The
+	// service answers with its throttling error (ECS: Throttling.User, 400). Wall time,
+	// not simulated time: callers run (and back off) in wall time, and a manual clock
+	// stands still while they do.
 	QPS int `json:"qps,omitempty"`
 	// ErrorRate is the probability (0..1) of answering with a 5xx.
 	ErrorRate float64 `json:"errorRate,omitempty"`
@@ -43,8 +45,10 @@ type Fault struct {
 
 // Faults holds fault rules per service and action and decides per request.
 type Faults struct {
+	// Now is the time source of QPS windows (default time.Now); tests may replace it
+	// before use.
+	Now     func() time.Time
 	mu      sync.Mutex
-	clock   *Clock
 	rules   map[string]*FaultRule // key service/action
 	windows map[string]*qpsWindow
 	rnd     *rand.Rand
@@ -56,8 +60,8 @@ type qpsWindow struct {
 }
 
 // NewFaults returns an injector with no rules; seed makes error rates reproducible.
-func NewFaults(clock *Clock, seed int64) *Faults {
-	return &Faults{clock: clock, rules: map[string]*FaultRule{}, windows: map[string]*qpsWindow{}, rnd: rand.New(rand.NewSource(seed))}
+func NewFaults(seed int64) *Faults {
+	return &Faults{Now: time.Now, rules: map[string]*FaultRule{}, windows: map[string]*qpsWindow{}, rnd: rand.New(rand.NewSource(seed))}
 }
 
 // Set installs the rule for service/action (action "*" for every action of the service).
@@ -112,7 +116,7 @@ func (f *Faults) Check(service, action string) Fault {
 		return out
 	}
 	if r.QPS > 0 {
-		sec := f.clock.Now().Unix()
+		sec := f.Now().Unix()
 		w := f.windows[service+"/"+action]
 		if w == nil {
 			w = &qpsWindow{}

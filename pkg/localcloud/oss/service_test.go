@@ -672,6 +672,7 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatalf("faulted put wrote %q", got)
 	}
 
+	f.env.Faults.Now = f.env.Clock.Now // QPS windows follow wall time; pin them to the test clock
 	f.env.Faults.Set("oss", "HeadObject", core.FaultRule{QPS: 1})
 	if _, err := b.GetObjectDetailedMeta("k"); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,269 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/backup"
+	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
+	"github.com/ecsdr/ecs-image-dr/pkg/events"
+	"github.com/ecsdr/ecs-image-dr/pkg/obs"
+	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+)
+
+// Credentials are the invocation's role credentials (STS).
+type Credentials struct {
+	AccessKeyID, AccessKeySecret, SecurityToken string
+}
+
+// Invocation is what a handler knows about the current call, from the FC context.
+type Invocation struct {
+	RequestID string
+	Region    string
+	AccountID string
+	Creds     Credentials
+}
+
+// Result is what a function returns to FC (and what the local cloud records).
+type Result struct {
+	Function string `json:"function"`
+	Kind     string `json:"kind"` // timer | image-events | malformed | rejected
+	// Note explains an acknowledged event that changed nothing (malformed, unknown shape).
+	Note    string                 `json:"note,omitempty"`
+	Create  *backup.CreateSummary  `json:"create,omitempty"`
+	Copy    *backup.CopySummary    `json:"copy,omitempty"`
+	Cleanup *backup.CleanupSummary `json:"cleanup,omitempty"`
+	Policy  string                 `json:"policy,omitempty"`
+	DryRun  bool                   `json:"dryRun,omitempty"`
+}
+
+// Handler serves one function. Configuration is read once (cold start); clients are built
+// per invocation from that invocation's credentials, which FC rotates.
+type Handler struct {
+	fn     Function
+	cfg    Config
+	cfgErr error
+	stdout io.Writer
+	getenv func(string) string
+}
+
+// New returns the handler of fn. A broken configuration does not stop the process: every
+// invocation then fails with the full list of problems (and logs it), so the error is
+// visible in FC's records instead of a crash loop.
+func New(fn Function, getenv func(string) string, stdout io.Writer) *Handler {
+	cfg, err := ConfigFromEnv(getenv)
+	return &Handler{fn: fn, cfg: cfg, cfgErr: err, stdout: stdout, getenv: getenv}
+}
+
+// Handle is the FC handler: func(ctx, []byte) (*Result, error). The raw payload is parsed
+// here so a malformed event is acknowledged with a record instead of a JSON decode error.
+func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
+	inv := h.invocation(ctx)
+	log, sink, logErr := obs.New(h.stdout, h.cfg.LogLevel, obs.SLSConfig{
+		Endpoint: h.cfg.SLSEndpointFor(inv.Region), Project: h.cfg.SLSProject, Logstore: h.cfg.SLSLogstore,
+		Topic: string(h.fn), Source: inv.RequestID,
+		AccessKeyID: inv.Creds.AccessKeyID, AccessKeySecret: inv.Creds.AccessKeySecret, SecurityToken: inv.Creds.SecurityToken,
+	})
+	log = log.With(obs.KeyFunction, string(h.fn), obs.KeyRequestID, inv.RequestID)
+	if logErr != nil {
+		// Logging to SLS is not worth a failed backup: stdout still has everything.
+		log.Warn("sls logging disabled", "err", logErr)
+	}
+	defer h.flush(ctx, sink, log)
+
+	start := time.Now()
+	res, err := h.handle(ctx, inv, payload, log)
+	attrs := []any{obs.KeyDuration, time.Since(start).Milliseconds()}
+	if err != nil {
+		log.Error("invocation failed", append(attrs, obs.KeyResult, backup.ResultFailed, "err", err)...)
+		return res, err
+	}
+	log.Info("invocation done", append(attrs, obs.KeyResult, backup.ResultOK, "kind", res.Kind)...)
+	return res, nil
+}
+
+// flush sends the buffered records before FC freezes the instance, bounded by the
+// invocation's deadline. A failure is already reported on stdout by the sink.
+func (h *Handler) flush(ctx context.Context, sink *obs.Sink, log *slog.Logger) {
+	if sink == nil {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushBudget(ctx))
+	defer cancel()
+	_ = sink.Flush(fctx)
+}
+
+func flushBudget(ctx context.Context) time.Duration {
+	budget := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl) - 500*time.Millisecond; left < budget {
+			budget = max(left, 200*time.Millisecond)
+		}
+	}
+	return budget
+}
+
+func (h *Handler) invocation(ctx context.Context) Invocation {
+	inv := Invocation{
+		Region:    h.getenv("FC_REGION"),
+		AccountID: h.getenv("FC_ACCOUNT_ID"),
+		Creds: Credentials{
+			AccessKeyID:     h.getenv("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+			AccessKeySecret: h.getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+			SecurityToken:   h.getenv("ALIBABA_CLOUD_SECURITY_TOKEN"),
+		},
+	}
+	if fctx, ok := fccontext.FromContext(ctx); ok && fctx != nil {
+		inv.RequestID = fctx.RequestID
+		if fctx.Region != "" {
+			inv.Region = fctx.Region
+		}
+		if fctx.AccountId != "" {
+			inv.AccountID = fctx.AccountId
+		}
+		// The per-invocation role credentials win: FC rotates them.
+		if fctx.Credentials.AccessKeyId != "" {
+			inv.Creds = Credentials{
+				AccessKeyID:     fctx.Credentials.AccessKeyId,
+				AccessKeySecret: fctx.Credentials.AccessKeySecret,
+				SecurityToken:   fctx.Credentials.SecurityToken,
+			}
+		}
+	}
+	return inv
+}
+
+func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, log *slog.Logger) (*Result, error) {
+	res := &Result{Function: string(h.fn)}
+	if h.cfgErr != nil {
+		return res, fmt.Errorf("configuration: %w", h.cfgErr)
+	}
+	if inv.Creds.AccessKeyID == "" {
+		return res, errors.New("no credentials: give the function a RAM role (s.yaml role) so FC passes STS credentials")
+	}
+
+	kind, timer, evs, perr := events.Parse(payload)
+	res.Kind = kind.String()
+	if perr != nil {
+		// Acknowledge: retrying a malformed event can never succeed.
+		res.Kind, res.Note = "malformed", perr.Error()
+		log.Error("event rejected", obs.KeyAction, "reject", obs.KeyResult, backup.ResultSkipped, "reason", perr.Error())
+		return res, nil
+	}
+	if err := h.kindAllowed(kind); err != nil {
+		res.Kind, res.Note = "rejected", err.Error()
+		log.Error("event rejected", obs.KeyAction, "reject", obs.KeyResult, backup.ResultSkipped, "reason", err.Error())
+		return res, nil
+	}
+
+	store := func(region string) (ossx.Store, error) {
+		return ossx.New(h.cfg.OSSEndpointFor(region), inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken)
+	}
+	pol, err := policy.Load(ctx, h.cfg.Policy, func(ctx context.Context, url string) ([]byte, error) {
+		s, err := store(inv.Region)
+		if err != nil {
+			return nil, err
+		}
+		return ossx.GetURL(ctx, s, url)
+	})
+	if err != nil {
+		logProblems(log, err)
+		return res, fmt.Errorf("policy: %w", err)
+	}
+	res.Policy, res.DryRun = pol.Name, pol.DryRun
+	log = log.With(obs.KeyPolicy, pol.Name)
+
+	api, err := ecsx.NewSDK(ecsx.SDKConfig{
+		Endpoint: h.cfg.ECSEndpoint, Scheme: h.cfg.ECSScheme,
+		Credentials: func() (string, string, string) {
+			return inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken
+		},
+	})
+	if err != nil {
+		return res, err
+	}
+	now := time.Now().UTC()
+	if timer != nil && !timer.TriggerTime.IsZero() {
+		// The schedule slot and retention are computed at the time the timer was due, so a
+		// late or retried run makes the same decisions as an on-time one.
+		now = timer.TriggerTime
+	} else if len(evs) > 0 && !evs[0].Time.IsZero() {
+		now = evs[len(evs)-1].Time
+	}
+	deps := backup.Deps{
+		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now },
+		Catalog:   &catalogs{store: store, pol: pol, log: log},
+		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,
+	}
+
+	switch {
+	case h.fn == CreateImage:
+		sum, err := deps.Create(ctx, now)
+		res.Create = &sum
+		return res, err
+	case h.fn == CopyImage && kind == events.KindTimer:
+		sum, err := deps.Reconcile(ctx)
+		res.Copy = &sum
+		return res, err
+	case h.fn == CopyImage:
+		sum, err := deps.HandleEvents(ctx, evs)
+		res.Copy = &sum
+		return res, err
+	case h.fn == Cleanup:
+		sum, err := deps.Cleanup(ctx)
+		res.Cleanup = &sum
+		return res, err
+	}
+	return res, fmt.Errorf("unknown function %q", h.fn)
+}
+
+// kindAllowed: create-image and cleanup run on timers only; copy-image takes image events
+// and, on its timer, reconciles.
+func (h *Handler) kindAllowed(k events.Kind) error {
+	switch {
+	case k == events.KindTimer:
+		return nil
+	case k == events.KindImageEvents && h.fn == CopyImage:
+		return nil
+	}
+	return fmt.Errorf("%s does not handle %s payloads", h.fn, k)
+}
+
+// logProblems writes one record per policy problem so each is queryable in SLS.
+func logProblems(log *slog.Logger, err error) {
+	var ve *policy.ValidationError
+	if errors.As(err, &ve) {
+		for _, p := range ve.Problems {
+			log.Error("policy invalid", "field", p.Field, "reason", p.Reason, obs.KeyResult, backup.ResultFailed)
+		}
+		return
+	}
+	log.Error("policy not loaded", "err", err, obs.KeyResult, backup.ResultFailed)
+}
+
+// catalogs implements backup.Catalog over one OSS bucket per destination region.
+type catalogs struct {
+	store func(region string) (ossx.Store, error)
+	pol   *policy.Policy
+	log   *slog.Logger
+}
+
+func (c *catalogs) Sync(ctx context.Context, destRegion, pol string, entries []catalog.Entry, removeMissing bool) error {
+	s, err := c.store(destRegion)
+	if err != nil {
+		return fmt.Errorf("catalog %s: %w", destRegion, err)
+	}
+	w := catalog.NewWriter(s, c.pol.CatalogBucket(destRegion), c.log)
+	if err := w.Sync(ctx, pol, entries, removeMissing); err != nil {
+		return fmt.Errorf("catalog %s: %w", destRegion, err)
+	}
+	return nil
+}
