@@ -39,6 +39,7 @@ type fixture struct {
 func newFixture(t *testing.T, mutate func(*Seed)) *fixture {
 	t.Helper()
 	env := core.NewEnv(core.NewManualClock(t0), nil)
+	env.Faults.Now = env.Clock.Now // QPS windows on the test clock, not wall time: deterministic
 	seed := DefaultSeed()
 	if mutate != nil {
 		mutate(&seed)

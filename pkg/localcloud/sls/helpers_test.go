@@ -32,6 +32,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	env := core.NewEnv(core.NewManualClock(t0), nil)
+	env.Faults.Now = env.Clock.Now // QPS windows on the test clock, not wall time: deterministic
 	f := &fixture{env: env, svc: localsls.New(env)}
 	f.svc.EnsureProject(project, "cn-hangzhou")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
