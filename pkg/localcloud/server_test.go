@@ -164,3 +164,27 @@ func TestControlEndpoints(t *testing.T) {
 		t.Fatalf("unknown control endpoint: %d", code)
 	}
 }
+
+// The README's example, verbatim but for the address: the legacy constructor plus Domain.
+func TestREADMEExampleWorks(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	client, err := sdkecs.NewClientWithAccessKey("cn-hangzhou", "LTAI5tLocalCloudTestKey", "LocalCloudTestSecret000000000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Domain = srv.Addr()
+	req := sdkecs.CreateCreateImageRequest()
+	req.InstanceId, req.ImageName = "i-hz-web-1", "web-1-backup"
+	resp, err := client.CreateImage(req)
+	if err != nil {
+		t.Fatalf("README example: %v", err)
+	}
+	srv.Env.Clock.Advance(time.Hour)
+	d := sdkecs.CreateDescribeImagesRequest()
+	d.ImageId = resp.ImageId
+	out, err := client.DescribeImages(d)
+	if err != nil || len(out.Images.Image) != 1 || out.Images.Image[0].Status != "Available" {
+		t.Fatalf("image after an hour: %+v %v", out, err)
+	}
+}

@@ -8,8 +8,10 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -39,13 +41,16 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	if err := run(*addr, *seedPath, *speed, *start, *permissive, *sfile, log); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Stdout, *addr, *seedPath, *speed, *start, *permissive, *sfile, log); err != nil {
 		fmt.Fprintln(os.Stderr, "localcloud:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, seedPath string, speed float64, start string, permissive bool, sfile string, log *slog.Logger) error {
+// run serves until ctx ends.
+func run(ctx context.Context, out io.Writer, addr, seedPath string, speed float64, start string, permissive bool, sfile string, log *slog.Logger) error {
 	t0 := time.Now().UTC()
 	if start != "" {
 		t, err := time.Parse(time.RFC3339, start)
@@ -58,7 +63,7 @@ func run(addr, seedPath string, speed float64, start string, permissive bool, sf
 		Clock:          core.NewRealtimeClock(t0, speed),
 		Log:            log,
 		Permissive:     permissive,
-		FunctionOutput: fc.Options{Stdout: os.Stdout},
+		FunctionOutput: fc.Options{Stdout: out},
 	}
 	if seedPath != "" {
 		seed, err := ecs.LoadSeed(seedPath)
@@ -76,14 +81,14 @@ func run(addr, seedPath string, speed float64, start string, permissive bool, sf
 	}
 	defer srv.Close()
 	cred := srv.Credential()
-	fmt.Printf("local cloud listening on %s (clock %s, speed %gx)\n", srv.Addr(), t0.Format(time.RFC3339), speed)
-	fmt.Printf("ECS endpoint: %s   (sdk: client.Domain = %q, scheme HTTP)\n", srv.Addr(), srv.Addr())
-	fmt.Printf("OSS endpoint: %s\n", srv.URL())
-	fmt.Printf("SLS endpoint: %s   (dial it with an injected http.Client; project from the Host)\n", srv.Addr())
-	fmt.Printf("Control:      %s/_localcloud/health\n", srv.URL())
-	fmt.Printf("AccountId: %s\n", cred.AccountID)
-	fmt.Printf("AccessKeyId: %s\n", cred.AccessKeyID)
-	fmt.Printf("AccessKeySecret: %s\n", cred.AccessKeySecret)
+	fmt.Fprintf(out, "local cloud listening on %s (clock %s, speed %gx)\n", srv.Addr(), t0.Format(time.RFC3339), speed)
+	fmt.Fprintf(out, "ECS endpoint: %s   (sdk: client.Domain = %q, scheme HTTP)\n", srv.Addr(), srv.Addr())
+	fmt.Fprintf(out, "OSS endpoint: %s\n", srv.URL())
+	fmt.Fprintf(out, "SLS endpoint: %s   (dial it with an injected http.Client; project from the Host)\n", srv.Addr())
+	fmt.Fprintf(out, "Control:      %s/_localcloud/health\n", srv.URL())
+	fmt.Fprintf(out, "AccountId: %s\n", cred.AccountID)
+	fmt.Fprintf(out, "AccessKeyId: %s\n", cred.AccessKeyID)
+	fmt.Fprintf(out, "AccessKeySecret: %s\n", cred.AccessKeySecret)
 
 	if sfile != "" {
 		envs := localEnv(srv)
@@ -95,14 +100,12 @@ func run(addr, seedPath string, speed float64, start string, permissive bool, sf
 			return err
 		}
 		for _, f := range p.Functions {
-			fmt.Printf("function %s deployed (%d triggers)\n", f.Name, len(f.Triggers))
+			fmt.Fprintf(out, "function %s deployed (%d triggers)\n", f.Name, len(f.Triggers))
 		}
 	}
 
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	<-sig
-	fmt.Println("stopping")
+	<-ctx.Done()
+	fmt.Fprintln(out, "stopping")
 	return nil
 }
 
