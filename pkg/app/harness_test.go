@@ -284,3 +284,12 @@ func (c *cloud) settle(limit time.Duration, regions ...string) {
 		c.clock.Advance(10 * time.Minute)
 	}
 }
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
