@@ -82,6 +82,11 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	start := time.Now()
 	res, err := h.handle(ctx, inv, payload, log)
 	attrs := []any{obs.KeyDuration, time.Since(start).Milliseconds()}
+	if res != nil && res.Policy != "" {
+		// The summary record is the one queried by policy ("which runs of policy X failed");
+		// this logger predates loading the policy, so add it here.
+		attrs = append(attrs, obs.KeyPolicy, res.Policy)
+	}
 	if err != nil {
 		log.Error("invocation failed", append(attrs, obs.KeyResult, backup.ResultFailed, "err", err)...)
 		return res, err
