@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
@@ -45,8 +46,25 @@ type Options struct {
 	FunctionLog io.Writer
 	// Quiet prints only the final table and the invariant checks.
 	Quiet bool
-	// Scenario toggles the injected trouble (default true).
+	// NoTrouble turns the injected trouble off (it is on by default).
 	NoTrouble bool
+	// Sabotage is deliberate damage the invariant checks must catch; tests use it to prove
+	// the checks can fail. The demo itself never sets it.
+	Sabotage []Sabotage
+}
+
+// Sabotage is damage done to the local cloud at a simulated time (see DayAt). When Do
+// runs, no function is running: the driver lets the cloud go idle before every step of
+// the clock. An error from Do is reported as a violation naming What.
+type Sabotage struct {
+	At   time.Time
+	What string
+	Do   func(ctx context.Context, srv *localcloud.Server) error
+}
+
+// DayAt is hh:mm Asia/Shanghai on simulated day n (day 1 is Start's date).
+func DayAt(n, hh, mm int) time.Time {
+	return Start.AddDate(0, 0, n-1).Add(time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute)
 }
 
 // Report is the outcome of a run.
@@ -55,7 +73,24 @@ type Report struct {
 	Violations  []string
 	Invocations []fc.Invocation
 	Deleted     map[string]string // image id -> region, every image deleted during the run
-	Wall        time.Duration
+	// End is the simulated time the run stopped at.
+	End time.Time
+	// Catalogs is the DR catalog of every destination region, read back through the OSS SDK
+	// at End, as an operator in that region would.
+	Catalogs []RegionCatalog
+	// SLSRecords are the contents of every record the functions sent to the logstore.
+	SLSRecords []map[string]string
+	// SLSQuery was run through the SLS SDK's GetLogs over the whole run; SLSQueryHits is
+	// how many records it matched.
+	SLSQuery     string
+	SLSQueryHits int
+	Wall         time.Duration
+}
+
+// RegionCatalog is one destination's DR catalog.
+type RegionCatalog struct {
+	Region, Bucket string
+	Entries        []catalog.Entry
 }
 
 // Row is one line of the final table: one instance in one region.
@@ -117,7 +152,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	defer srv.Close()
 
-	d := &driver{o: o, srv: srv, pol: pol, deleted: map[string]string{}, managed: map[string]bool{}}
+	d := &driver{o: o, srv: srv, pol: pol, deleted: map[string]string{}, seedSnapshots: map[string]bool{}}
 	if err := d.provision(); err != nil {
 		return nil, err
 	}
@@ -137,19 +172,35 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := srv.Deploy(proj, filepath.Dir(o.SFile), env); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w (run `make build` first)", o.SFile, err)
 	}
+	d.prefix = proj.Name + "-"
 	d.printf("deployed %d functions from %s onto the local cloud at %s\n", len(proj.Functions), o.SFile, srv.Addr())
 	for _, f := range proj.Functions {
 		for _, t := range f.Triggers {
-			d.printf("  %-26s %-11s %s%s\n", f.Name, t.Type, t.Cron, strings.TrimSpace(" "+t.Pattern))
+			what := t.Cron
+			if t.Pattern != "" {
+				what = flattenPattern(t.Pattern)
+			}
+			d.printWrapped(fmt.Sprintf("  %-13s %-12s %-12s ", d.short(f.Name), t.Name, t.Type), what)
 		}
 	}
 	srv.Env.Bus.Subscribe(d.onEvent)
-	if !o.NoTrouble {
-		d.scheduleTrouble(clock)
+	for _, r := range append(d.pol.SourceRegions(), d.pol.DestinationRegions()...) {
+		for _, sn := range srv.ECS.Snapshots(r) {
+			d.seedSnapshots[sn.ID] = true
+		}
 	}
 
 	// Day n's cycle: create 02:00, copies on events, reconcile 03:30, cleanup 04:00.
-	end := Start.AddDate(0, 0, o.Days-1).Add(6 * time.Hour)
+	end := DayAt(o.Days, 6, 0)
+	var plan []step
+	if !o.NoTrouble {
+		plan = d.trouble()
+	}
+	for _, sb := range o.Sabotage {
+		plan = append(plan, step{at: sb.At, what: "sabotage: " + sb.What, do: func() error { return sb.Do(ctx, srv) }})
+	}
+	d.schedule(clock, plan, end)
+
 	d.printf("\n=== %d simulated days from %s (Asia/Shanghai) ===\n", o.Days, Start.Format("2006-01-02 15:04"))
 	seen := 0
 	for {
@@ -172,6 +223,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	d.printInvocations(seen)
 
 	rep := d.report(ctx)
+	rep.End = clock.Now()
 	rep.Wall = time.Since(wall)
 	return rep, nil
 }
@@ -187,12 +239,14 @@ type driver struct {
 	srv *localcloud.Server
 	pol *policy.Policy
 
+	prefix        string          // s.yaml project name + "-", trimmed from function names
+	seedSnapshots map[string]bool // snapshots that existed before the run
+	day           int             // simulated day of the last timeline line printed
+
 	mu         sync.Mutex
 	deleted    map[string]string // image id -> region
-	managed    map[string]bool   // image ids ever seen with our tags (filled at report time)
 	inUse      string            // image put into use by the scenario
 	violations []string
-	pruned     map[string]map[string]int // instance/region -> reason -> count
 }
 
 func (d *driver) printf(format string, args ...any) {
@@ -234,78 +288,233 @@ func (d *driver) onEvent(e core.Event) {
 	}
 }
 
-// scheduleTrouble injects, on the simulated clock, what goes wrong in real life.
-func (d *driver) scheduleTrouble(clock *core.Clock) {
-	day := func(n int, hh, mm int) time.Time {
-		return Start.AddDate(0, 0, n-1).Add(time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute)
+// step is one planned event of the scenario: trouble or sabotage.
+type step struct {
+	at   time.Time
+	what string
+	do   func() error
+}
+
+// trouble is what goes wrong in real life, on the simulated clock.
+func (d *driver) trouble() []step {
+	return []step{
+		// Someone launches an instance from web-1's first source image: it is in use and
+		// must survive cleanup long after keepLast would have pruned it.
+		{DayAt(2, 12, 0), "an instance is launched from web-1's day-1 image (that image is now in use)", d.launchFromFirstImage},
+		{DayAt(4, 0, 0), "EventBridge drops every event today (the 03:30 reconcile must catch up)", func() error {
+			d.srv.Bridge.SetDelivery(eventbridge.Delivery{Drop: 1, Seed: 4})
+			return nil
+		}},
+		{DayAt(5, 0, 0), "EventBridge delivers normally again", func() error {
+			d.srv.Bridge.SetDelivery(eventbridge.Delivery{Seed: 5})
+			return nil
+		}},
+		{DayAt(5, 10, 0), "a forged image event from another account arrives (must be rejected)", d.forgeEvent},
+		{DayAt(6, 0, 0), "EventBridge delivers every event twice today (no copy may be made twice)", func() error {
+			d.srv.Bridge.SetDelivery(eventbridge.Delivery{Duplicate: 1, Seed: 6})
+			return nil
+		}},
+		{DayAt(7, 0, 0), "EventBridge normal again; ECS throttles CreateImage and CopyImage to 1 call/s today", func() error {
+			d.srv.Bridge.SetDelivery(eventbridge.Delivery{Seed: 7})
+			d.srv.Env.Faults.Set("ecs", "CreateImage", core.FaultRule{QPS: 1})
+			d.srv.Env.Faults.Set("ecs", "CopyImage", core.FaultRule{QPS: 1})
+			return nil
+		}},
+		{DayAt(8, 0, 0), "ECS throttling lifted", func() error {
+			d.srv.Env.Faults.Clear()
+			return nil
+		}},
 	}
-	at := func(t time.Time, what string, f func()) {
-		clock.AfterFunc(t, func() {
-			d.printf("%s  ** %s\n", stamp(t), what)
-			f()
-		})
-	}
-	// Day 2: someone launches an instance from web-1's first source image: it is in use and
-	// must survive cleanup long after keepLast would have pruned it.
-	at(day(2, 12, 0), "an instance is launched from web-1's day-1 image (that image is now in use)", func() {
-		for _, im := range d.srv.ECS.Images("cn-hangzhou") {
-			if im.Tags[policy.TagSourceInstance] == "i-hz-web-1" && im.Tags[policy.TagRole] == policy.RoleSource {
-				if _, err := d.srv.ECS.AddInstance("cn-hangzhou", ecs.InstanceSeed{Name: "restored-web", ImageID: im.ID,
-					Disks: []ecs.DiskSeed{{Type: "system", SizeGiB: 40}}}); err != nil {
-					d.violate("scenario: launch from %s: %v", im.ID, err)
-				}
-				d.mu.Lock()
-				d.inUse = im.ID
-				d.mu.Unlock()
-				return
-			}
+}
+
+func (d *driver) launchFromFirstImage() error {
+	for _, im := range d.srv.ECS.Images("cn-hangzhou") {
+		if im.Tags[policy.TagSourceInstance] != "i-hz-web-1" || im.Tags[policy.TagRole] != policy.RoleSource {
+			continue
 		}
-		d.violate("scenario: no day-1 source image of i-hz-web-1 to launch from")
+		if _, err := d.srv.ECS.AddInstance("cn-hangzhou", ecs.InstanceSeed{Name: "restored-web", ImageID: im.ID,
+			Disks: []ecs.DiskSeed{{Type: "system", SizeGiB: 40}}}); err != nil {
+			return fmt.Errorf("launch from %s: %w", im.ID, err)
+		}
+		d.mu.Lock()
+		d.inUse = im.ID
+		d.mu.Unlock()
+		return nil
+	}
+	return errors.New("no day-1 source image of i-hz-web-1 to launch from")
+}
+
+func (d *driver) forgeEvent() error {
+	at := DayAt(5, 10, 0)
+	d.srv.Bridge.Publish(eventbridge.CloudEvent{
+		ID: "forged-0001", Source: "acs.ecs", SpecVersion: "1.0", Type: "ecs:Image:StateChange",
+		Subject: "acs:ecs:cn-hangzhou:999999999999:image/" + manualImage, Time: at.UTC().Format(time.RFC3339),
+		AliyunAccountID: "999999999999", AliyunRegionID: "cn-hangzhou", AliyunEventBusName: "default",
+		Data: json.RawMessage(`{"imageId":"` + manualImage + `","currentState":"Available"}`),
 	})
-	// Day 4: EventBridge loses every event; the 03:30 reconcile must make the copies.
-	at(day(4, 0, 0), "EventBridge drops every event today (reconcile must catch up)", func() {
-		d.srv.Bridge.SetDelivery(eventbridge.Delivery{Drop: 1, Seed: 4})
-	})
-	at(day(5, 0, 0), "EventBridge delivers normally again", func() { d.srv.Bridge.SetDelivery(eventbridge.Delivery{Seed: 5}) })
-	// Day 5: a forged event claims another account's image is ready.
-	at(day(5, 10, 0), "a forged image event from another account arrives", func() {
-		d.srv.Bridge.Publish(eventbridge.CloudEvent{
-			ID: "forged-0001", Source: "acs.ecs", SpecVersion: "1.0", Type: "ecs:Image:StateChange",
-			Subject: "acs:ecs:cn-hangzhou:999999999999:image/" + manualImage, Time: day(5, 10, 0).UTC().Format(time.RFC3339),
-			AliyunAccountID: "999999999999", AliyunRegionID: "cn-hangzhou", AliyunEventBusName: "default",
-			Data: json.RawMessage(`{"imageId":"` + manualImage + `","currentState":"Available"}`),
+	return nil
+}
+
+// schedule prints the plan (the steps before end) and arms each step on the clock.
+func (d *driver) schedule(clock *core.Clock, plan []step, end time.Time) {
+	sort.SliceStable(plan, func(i, j int) bool { return plan[i].at.Before(plan[j].at) })
+	var due []step
+	for _, s := range plan {
+		if !s.at.After(end) {
+			due = append(due, s)
+		}
+	}
+	if len(due) == 0 {
+		d.printf("\nno trouble injected\n")
+		return
+	}
+	d.printf("\ntrouble to inject (Asia/Shanghai):\n")
+	for _, s := range due {
+		d.printWrapped(fmt.Sprintf("  day %-2d %s  ", dayOf(s.at), stamp(s.at)), s.what)
+	}
+	for _, s := range due {
+		clock.AfterFunc(s.at, func() {
+			d.timelineDay(s.at)
+			d.printWrapped(fmt.Sprintf("  %s  ** ", s.at.In(shanghai).Format("15:04")), s.what)
+			if err := s.do(); err != nil {
+				d.violate("scenario step %q: %v", s.what, err)
+			}
 		})
-	})
-	// Day 6: every event is delivered twice; no copy may be made twice.
-	at(day(6, 0, 0), "EventBridge duplicates every event today", func() {
-		d.srv.Bridge.SetDelivery(eventbridge.Delivery{Duplicate: 1, Seed: 6})
-	})
-	at(day(7, 0, 0), "EventBridge delivers normally again; ECS throttles CreateImage and CopyImage to 1 call/s today", func() {
-		d.srv.Bridge.SetDelivery(eventbridge.Delivery{Seed: 7})
-		d.srv.Env.Faults.Set("ecs", "CreateImage", core.FaultRule{QPS: 1})
-		d.srv.Env.Faults.Set("ecs", "CopyImage", core.FaultRule{QPS: 1})
-	})
-	at(day(8, 0, 0), "ECS throttling lifted", func() { d.srv.Env.Faults.Clear() })
+	}
+}
+
+// dayOf is the 1-based simulated day of t.
+func dayOf(t time.Time) int {
+	y, m, dd := t.In(shanghai).Date()
+	return int(time.Date(y, m, dd, 0, 0, 0, 0, time.UTC).Sub(time.Date(Start.Year(), Start.Month(), Start.Day(), 0, 0, 0, 0, time.UTC)).Hours()/24) + 1
 }
 
 func stamp(t time.Time) string { return t.In(shanghai).Format("01-02 15:04") }
+
+// width is the terminal width the demo's output is laid out for.
+const width = 100
+
+// timelineDay prints a day heading when t starts a new simulated day.
+func (d *driver) timelineDay(t time.Time) {
+	n := dayOf(t)
+	if n == d.day {
+		return
+	}
+	d.day = n
+	d.printf("--- day %d  %s ---\n", n, t.In(shanghai).Format("Mon 2006-01-02"))
+}
+
+// printWrapped prints head followed by text, wrapped to width with continuation lines
+// indented under the start of text.
+func (d *driver) printWrapped(head, text string) {
+	if d.o.Quiet {
+		return
+	}
+	for _, l := range wrap(head, text, width) {
+		fmt.Fprintln(d.o.Out, l)
+	}
+}
+
+// wrap lays head+text out in lines of at most w runes, breaking text at spaces; a word
+// longer than the room left is cut.
+func wrap(head, text string, w int) []string {
+	indent := len([]rune(head))
+	room := max(w-indent, 20)
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		for len([]rune(word)) > room {
+			if line != "" {
+				lines, line = append(lines, line), ""
+			}
+			r := []rune(word)
+			lines, word = append(lines, string(r[:room])), string(r[room:])
+		}
+		switch {
+		case line == "":
+			line = word
+		case len([]rune(line))+1+len([]rune(word)) <= room:
+			line += " " + word
+		default:
+			lines, line = append(lines, line), word
+		}
+	}
+	if line != "" || len(lines) == 0 {
+		lines = append(lines, line)
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		if i == 0 {
+			out[i] = strings.TrimRight(head+l, " ")
+		} else {
+			out[i] = strings.Repeat(" ", indent) + l
+		}
+	}
+	return out
+}
+
+// short trims the s.yaml project name from a function name.
+func (d *driver) short(fn string) string { return strings.TrimPrefix(fn, d.prefix) }
+
+// flattenPattern renders an EventBridge pattern as key=value pairs
+// (source=acs.ecs data.currentState=Available); the raw text if it is not JSON.
+func flattenPattern(p string) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(p), &m); err != nil {
+		return p
+	}
+	var parts []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				walk(strings.TrimPrefix(prefix+"."+k, "."), x[k])
+			}
+		case []any:
+			var vs []string
+			for _, e := range x {
+				if b, err := json.Marshal(e); err == nil {
+					vs = append(vs, strings.Trim(string(b), `"`))
+				}
+			}
+			parts = append(parts, prefix+"="+strings.Join(vs, "|"))
+		default:
+			b, _ := json.Marshal(x)
+			parts = append(parts, prefix+"="+strings.Trim(string(b), `"`))
+		}
+	}
+	walk("", m)
+	return strings.Join(parts, " ")
+}
 
 // printInvocations prints the invocation attempts recorded since index from; it returns
 // the new count.
 func (d *driver) printInvocations(from int) int {
 	invs := d.srv.FC.Invocations()
 	for _, inv := range invs[from:] {
-		d.printf("%s  %-26s %-34s %-7s %5.2fs  %s\n", stamp(inv.Start), inv.Function, inv.Source+retry(inv.RetryCount), inv.Status,
-			inv.WallEnd.Sub(inv.WallStart).Seconds(), summarize(inv))
+		d.timelineDay(inv.Start)
+		trig := inv.Source
+		if i := strings.IndexByte(trig, ':'); i >= 0 {
+			trig = trig[i+1:]
+		}
+		if inv.RetryCount > 0 {
+			trig += fmt.Sprintf(" r%d", inv.RetryCount)
+		}
+		head := fmt.Sprintf("  %s  %-12s  %-11s  %-2s  ", inv.Start.In(shanghai).Format("15:04"), d.short(inv.Function), trig, inv.Status)
+		text := summarize(inv)
+		// Wall time only where it tells something (throttling, retries with back-off).
+		if took := inv.WallEnd.Sub(inv.WallStart); took >= 500*time.Millisecond {
+			text += fmt.Sprintf("; took %.1fs", took.Seconds())
+		}
+		d.printWrapped(head, text)
 	}
 	return len(invs)
-}
-
-func retry(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (retry %d)", n)
 }
 
 // result mirrors the JSON a function returns (pkg/app.Result), decoded loosely.
@@ -346,8 +555,8 @@ type item struct {
 func summarize(inv fc.Invocation) string {
 	if inv.Status != fc.StatusOK {
 		msg := inv.ErrorMessage
-		if len(msg) > 160 {
-			msg = msg[:160] + "…"
+		if r := []rune(msg); len(r) > 160 {
+			msg = string(r[:160]) + "…"
 		}
 		return inv.ErrorType + ": " + msg
 	}
@@ -359,31 +568,67 @@ func summarize(inv fc.Invocation) string {
 	case r.Note != "":
 		return r.Kind + ": " + r.Note
 	case r.Create != nil:
-		s := fmt.Sprintf("slot %s: started %d", r.Create.Slot, len(r.Create.Started))
+		// The slot is the day's date under the timeline's day heading: not repeated here.
+		s := fmt.Sprintf("started %d", len(r.Create.Started))
 		s += reasons(", skipped", r.Create.Skipped)
 		return s + reasons(", failed", r.Create.Failed)
 	case r.Copy != nil:
-		s := fmt.Sprintf("copies started %d", len(r.Copy.Copied))
-		var to []string
-		for _, c := range r.Copy.Copied {
-			to = append(to, c.SourceImage+"→"+c.Region)
-		}
-		if len(to) > 0 {
-			s += " (" + strings.Join(to, " ") + ")"
+		s := fmt.Sprintf("copied %d", len(r.Copy.Copied))
+		if len(r.Copy.Copied) > 0 {
+			s += ": " + copyTargets(r.Copy.Copied)
 		}
 		s += reasons(", skipped", r.Copy.Skipped) + reasons(", rejected", r.Copy.Rejected) + reasons(", failed", r.Copy.Failed)
 		if len(r.Copy.CatalogSynced) > 0 {
-			s += ", catalog " + strings.Join(r.Copy.CatalogSynced, ",")
+			s += "; catalog synced"
 		}
 		return s
 	case r.Cleanup != nil:
-		s := fmt.Sprintf("kept %d, deleted %d, snapshots deleted %d", len(r.Cleanup.Kept), len(r.Cleanup.Deleted), len(r.Cleanup.SnapshotsDeleted))
+		s := fmt.Sprintf("kept %d, deleted %d", len(r.Cleanup.Kept), len(r.Cleanup.Deleted))
+		if len(r.Cleanup.Deleted) > 0 {
+			s = fmt.Sprintf("kept %d%s", len(r.Cleanup.Kept), reasons(", deleted", r.Cleanup.Deleted))
+		}
+		s += fmt.Sprintf(" + %d snapshots", len(r.Cleanup.SnapshotsDeleted))
 		return s + reasons(", failed", r.Cleanup.Failed) + reasons(", snapshots left", r.Cleanup.SnapshotsLeft)
 	}
 	return r.Kind
 }
 
-// reasons renders "label N (reason ×k; …)" or "" for no items.
+// copyTargets renders copies compactly: "m-4fe7ad6e2b… → beijing,shenzhen" for one
+// source image, "3 images → beijing,shenzhen" when several go to the same regions.
+func copyTargets(copied []item) string {
+	regions := map[string][]string{} // source image -> regions
+	var order []string
+	for _, c := range copied {
+		if _, ok := regions[c.SourceImage]; !ok {
+			order = append(order, c.SourceImage)
+		}
+		regions[c.SourceImage] = append(regions[c.SourceImage], strings.TrimPrefix(c.Region, "cn-"))
+	}
+	groups := map[string][]string{} // region list -> source images
+	var gorder []string
+	for _, src := range order {
+		rs := regions[src]
+		sort.Strings(rs)
+		k := strings.Join(rs, ",")
+		if _, ok := groups[k]; !ok {
+			gorder = append(gorder, k)
+		}
+		groups[k] = append(groups[k], src)
+	}
+	var parts []string
+	for _, k := range gorder {
+		srcs := groups[k]
+		if len(srcs) == 1 {
+			parts = append(parts, shortID(srcs[0])+" → "+k)
+		} else {
+			parts = append(parts, fmt.Sprintf("%d images → %s", len(srcs), k))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// reasons renders "label N (why)" for one distinct reason, "label N (why ×k; …)" for
+// several, or "" for no items.
 func reasons(label string, items []item) string {
 	if len(items) == 0 {
 		return ""
@@ -398,7 +643,11 @@ func reasons(label string, items []item) string {
 	}
 	var parts []string
 	for why, n := range counts {
-		parts = append(parts, fmt.Sprintf("%s ×%d", why, n))
+		if len(counts) == 1 {
+			parts = append(parts, why)
+		} else {
+			parts = append(parts, fmt.Sprintf("%s ×%d", why, n))
+		}
 	}
 	sort.Strings(parts)
 	return fmt.Sprintf("%s %d (%s)", label, len(items), strings.Join(parts, "; "))

@@ -14,6 +14,8 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
+	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
+	"github.com/ecsdr/ecs-image-dr/pkg/obs"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 )
 
@@ -52,8 +54,17 @@ func (d *driver) report(ctx context.Context) *Report {
 		d.violate("the in-use scenario did not run")
 	}
 
-	catalogs := d.readCatalogs(ctx)
-	lastSlot := d.pol.Slot(Start.AddDate(0, 0, d.o.Days-1).Add(3 * time.Hour))
+	rep.Catalogs = d.readCatalogs(ctx)
+	catalogs := map[string]map[string]string{} // region -> instance -> image id
+	for _, rc := range rep.Catalogs {
+		catalogs[rc.Region] = map[string]string{}
+		for _, e := range rc.Entries {
+			if e.Region == rc.Region {
+				catalogs[rc.Region][e.InstanceID] = e.ImageID
+			}
+		}
+	}
+	lastSlot := d.pol.Slot(DayAt(d.o.Days, 3, 0))
 	for _, inst := range protected {
 		var newestSource ecs.Image
 		for _, region := range regions {
@@ -118,18 +129,22 @@ func (d *driver) report(ctx context.Context) *Report {
 		d.violate("in-use image %s is gone", inUse)
 	}
 
-	// Orphaned snapshots: a snapshot made for an image must go with it.
+	// Orphaned snapshots: a snapshot made for an image must go with it. ECS clears a
+	// snapshot's image id when the image is deleted (it becomes an ordinary snapshot the
+	// owner pays for), so an orphan is a snapshot made during the run (every one of them
+	// was made by CreateImage or CopyImage) that no live image uses.
 	for _, r := range regions {
 		live := map[string]bool{}
 		for _, im := range images[r] {
 			live[im.ID] = true
 		}
 		for _, sn := range d.srv.ECS.Snapshots(r) {
-			if sn.ImageID != "" && !live[sn.ImageID] {
-				d.violate("orphaned snapshot %s in %s (its image %s was deleted)", sn.ID, r, sn.ImageID)
+			if !d.seedSnapshots[sn.ID] && (sn.ImageID == "" || !live[sn.ImageID]) {
+				d.violate("orphaned snapshot %s in %s (made for an image that is gone)", sn.ID, r)
 			}
 		}
 	}
+	d.checkSLS(rep)
 	for _, inv := range rep.Invocations {
 		if inv.Status != fc.StatusOK && inv.RetryCount >= 3 {
 			d.violate("%s (%s) failed after %d retries: %s", inv.Function, inv.Source, inv.RetryCount, inv.ErrorMessage)
@@ -202,59 +217,112 @@ func (d *driver) prunedReasons(invs []fc.Invocation) map[string]map[string]int {
 }
 
 // readCatalogs reads the DR catalog of every destination through the OSS SDK, as an
-// operator would when the source region is down: region -> instance -> image id.
-func (d *driver) readCatalogs(ctx context.Context) map[string]map[string]string {
-	out := map[string]map[string]string{}
+// operator would when the source region is down.
+func (d *driver) readCatalogs(ctx context.Context) []RegionCatalog {
 	cred := d.srv.Credential()
 	store, err := ossx.New(d.srv.URL(), cred.AccessKeyID, cred.AccessKeySecret, "")
 	if err != nil {
 		d.violate("catalog: %v", err)
-		return out
+		return nil
 	}
+	var out []RegionCatalog
 	for _, r := range d.pol.DestinationRegions() {
-		out[r] = map[string]string{}
-		entries, err := catalog.Read(ctx, store, d.pol.CatalogBucket(r), d.pol.Name)
+		rc := RegionCatalog{Region: r, Bucket: d.pol.CatalogBucket(r)}
+		entries, err := catalog.Read(ctx, store, rc.Bucket, d.pol.Name)
 		if err != nil {
 			d.violate("catalog in %s: %v", r, err)
-			continue
 		}
-		for _, e := range entries {
-			if e.Region == r {
-				out[r][e.InstanceID] = e.ImageID
-			}
-		}
+		rc.Entries = entries
+		out = append(out, rc)
 	}
 	return out
 }
 
-// Print writes the final table and the invariant verdict.
+// SampleQuery is the SLS query the report runs through the SDK: every image cleanup deleted.
+const SampleQuery = "action: delete and result: ok"
+
+// checkSLS reads the logstore back: every record (from the local SLS), the sample query
+// (through the SDK's GetLogs, paging as a client must), and checks that every invocation
+// that ran to completion left records under its request id.
+func (d *driver) checkSLS(rep *Report) {
+	recs := d.srv.SLS.Logs(slsProject, slsLogstore)
+	var from, to time.Time
+	byRequest := map[string]bool{}
+	for _, r := range recs {
+		rep.SLSRecords = append(rep.SLSRecords, r.Contents)
+		byRequest[r.Contents[obs.KeyRequestID]] = true
+		if from.IsZero() || r.Time.Before(from) {
+			from = r.Time
+		}
+		if r.Time.After(to) {
+			to = r.Time
+		}
+	}
+	for _, inv := range rep.Invocations {
+		if inv.Status == fc.StatusOK && !byRequest[inv.RequestID] {
+			d.violate("%s (%s, request %s) left no record in SLS %s/%s", inv.Function, inv.Source, inv.RequestID, slsProject, slsLogstore)
+		}
+	}
+	rep.SLSQuery = SampleQuery
+	if len(recs) == 0 {
+		return
+	}
+	// Functions log in wall time, not simulated time: query the span the records cover.
+	client := lcsls.NewSDKClient(d.srv.Addr(), d.srv.Credential())
+	defer client.Close()
+	const page = 100
+	for offset := int64(0); ; offset += page {
+		resp, err := client.GetLogs(slsProject, slsLogstore, "", from.Unix(), to.Unix()+1, SampleQuery, page, offset, false)
+		if err != nil {
+			d.violate("sls: GetLogs %q: %v", SampleQuery, err)
+			return
+		}
+		rep.SLSQueryHits += len(resp.Logs)
+		if len(resp.Logs) < page {
+			return
+		}
+	}
+}
+
+// Print writes the final table, the DR catalogs, the SLS figures and the invariant
+// verdict, laid out for a 100-column terminal.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "\n=== final state: per instance and region ===\n")
+	fmt.Fprintf(w, "\n=== final state per instance and region (times Asia/Shanghai) ===\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tREGION\tROLE\tKEPT\tNEWEST RESTORABLE\tSLOT\tCREATED (Shanghai)\tCATALOG\tPRUNED (why)")
+	// Image ids are shortened here; the catalog tables below have them in full.
+	fmt.Fprintln(tw, "INSTANCE\tREGION\tROLE\tKEPT\tNEWEST\tCREATED\tCATALOG\tPRUNED")
 	for _, row := range r.Rows {
 		var why []string
 		for k, n := range row.PrunedWhy {
 			why = append(why, fmt.Sprintf("%d: %s", n, k))
 		}
 		sort.Strings(why)
+		pruned := strings.Join(why, "; ")
+		if pruned == "" {
+			pruned = "0"
+		}
 		cat := "-"
 		if row.Role == policy.RoleCopy {
 			cat = "missing"
 			if row.Catalog != "" && row.Catalog == row.Newest {
 				cat = "ok"
 			} else if row.Catalog != "" {
-				cat = "stale " + row.Catalog
+				cat = "stale"
 			}
 		}
-		created := ""
+		created := "-"
 		if !row.NewestCreated.IsZero() {
 			created = row.NewestCreated.In(shanghai).Format("01-02 15:04")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%d %s\n", row.Instance, row.Region, row.Role, len(row.Kept),
-			row.Newest, row.NewestSlot, created, cat, row.Pruned, strings.Join(why, "; "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", row.Instance, row.Region, row.Role, len(row.Kept),
+			shortID(row.Newest), created, cat, pruned)
 	}
 	_ = tw.Flush()
+
+	for _, rc := range r.Catalogs {
+		fmt.Fprintf(w, "\n=== DR catalog as read in %s (oss://%s) ===\n", rc.Region, rc.Bucket)
+		catalog.PrintTable(w, rc.Entries, r.End)
+	}
 
 	ok, failed := 0, 0
 	for _, inv := range r.Invocations {
@@ -264,17 +332,33 @@ func (r *Report) Print(w io.Writer) {
 			failed++
 		}
 	}
-	fmt.Fprintf(w, "\ninvocations: %d ok, %d not ok (retried by FC); images deleted by cleanup: %d; wall time %s\n",
+	fmt.Fprintf(w, "\n=== summary ===\n")
+	fmt.Fprintf(w, "invocations: %d ok, %d not ok (retried by FC); images deleted: %d; wall time %s\n",
 		ok, failed, len(r.Deleted), r.Wall.Round(time.Millisecond))
+	fmt.Fprintf(w, "SLS %s/%s: %d records from the functions\n", slsProject, slsLogstore, len(r.SLSRecords))
+	fmt.Fprintf(w, "  GetLogs %q → %d records\n", r.SLSQuery, r.SLSQueryHits)
 	if len(r.Violations) == 0 {
-		fmt.Fprintln(w, "invariants: OK (every protected instance has its newest image in every region and in the DR catalog;",
-			"nothing unmanaged or in use was deleted; no duplicate images; no orphaned snapshots; retention bounds hold)")
+		for _, l := range wrap("invariants: ", "OK (every protected instance has its newest image in every region and in "+
+			"the DR catalog; nothing unmanaged or in use was deleted; no duplicate images; no orphaned snapshots; "+
+			"retention bounds hold; every invocation logged to SLS)", width) {
+			fmt.Fprintln(w, l)
+		}
 		return
 	}
 	fmt.Fprintf(w, "invariants: %d VIOLATED\n", len(r.Violations))
 	for _, v := range r.Violations {
-		fmt.Fprintln(w, "  -", v)
+		for _, l := range wrap("  - ", v, width) {
+			fmt.Fprintln(w, l)
+		}
 	}
+}
+
+// shortID keeps an image id readable in a narrow column: m-b16f409c8f… .
+func shortID(id string) string {
+	if r := []rune(id); len(r) > 13 {
+		return string(r[:12]) + "…"
+	}
+	return id
 }
 
 func hasImage(ims []ecs.Image, id string) bool {
