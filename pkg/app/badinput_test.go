@@ -69,7 +69,16 @@ func TestBadInputIsRefusedBeforeAnyCloudCall(t *testing.T) {
 		// control: a good invocation that must reach the counting endpoint (it answers 403),
 		// which proves the zero counts above mean something.
 		control bool
+		// check replaces the acknowledged-bad-event checks for a good event that must
+		// still make no call.
+		check func(t *testing.T, res *app.Result)
 	}{
+		{name: "Creating event to copy-image", fn: app.CopyImage, payload: readGolden(t, "ecs-image-creating.json"),
+			check: func(t *testing.T, res *app.Result) {
+				if res.Kind != "image-events" || res.Copy == nil || len(res.Copy.Skipped) != 1 || len(res.Copy.Copied) != 0 {
+					t.Errorf("result %+v copy %+v, want one skipped event", res, res.Copy)
+				}
+			}},
 		{name: "control: valid timer reaches the cloud", fn: app.CreateImage, control: true,
 			payload: readGolden(t, "timer-create-image.json"), wantErr: []string{"create image failed"}, wantLog: "invocation failed"},
 		{name: "invalid inline policy, create", fn: app.CreateImage, env: map[string]string{app.EnvPolicy: invalidDoc},
@@ -146,6 +155,11 @@ func TestBadInputIsRefusedBeforeAnyCloudCall(t *testing.T) {
 						t.Errorf("error does not mention %q:\n%v", w, err)
 					}
 				}
+			} else if tt.check != nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				tt.check(t, res)
 			} else {
 				if err != nil {
 					t.Fatalf("want the event acknowledged, got %v", err)
