@@ -238,8 +238,10 @@ func (d *driver) readCatalogs(ctx context.Context) []RegionCatalog {
 	return out
 }
 
-// SampleQuery is the SLS query the report runs through the SDK: every image cleanup deleted.
-const SampleQuery = "action: delete and result: ok"
+// SampleQuery is the SLS query the report runs through the SDK: every image cleanup
+// deleted. Cleanup logs the deletion of an image's snapshots with the same action and
+// result plus a snapshot key; "not snapshot: *" leaves those out.
+const SampleQuery = "action: delete and result: ok and not snapshot: *"
 
 // checkSLS reads the logstore back: every record (from the local SLS), the sample query
 // (through the SDK's GetLogs, paging as a client must), and checks that every invocation
