@@ -1,6 +1,8 @@
 // Command demo runs the product end to end on the local cloud (see pkg/demo): the real
-// function binaries (make build), their triggers from s.yaml, ten simulated days.
-// It exits 1 if an invariant fails.
+// function binaries (make build), their triggers from s.yaml, ten simulated days. It
+// prints the trouble it will inject, a per-day timeline, the final state, each DR
+// region's catalog and the SLS figures, laid out for 100 columns. It exits 1 if an
+// invariant fails and 2 if the run could not happen (no binaries, bad s.yaml).
 package main
 
 import (
