@@ -183,8 +183,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		logProblems(log, err)
 		return res, fmt.Errorf("policy: %w", err)
 	}
-	res.Policy, res.DryRun = pol.Name, pol.DryRun
-	log = log.With(obs.KeyPolicy, pol.Name)
+	res.Policy, res.DryRun = pol.Name, pol.DryRun // the services add the policy key to their records
 
 	api, err := ecsx.NewSDK(ecsx.SDKConfig{
 		Endpoint: h.cfg.ECSEndpoint, Scheme: h.cfg.ECSScheme,
