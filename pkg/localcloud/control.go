@@ -2,11 +2,13 @@ package localcloud
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
 )
 
 // control serves the local cloud's own endpoints, apart from the emulated APIs:
@@ -22,6 +24,8 @@ import (
 //	GET    /_localcloud/fc/invocations               every function invocation attempt
 //	POST   /_localcloud/fc/invoke?function=NAME      body: event; synchronous invoke
 //	GET    /_localcloud/eventbridge/deliveries       every event delivery attempt
+//	PUT    /_localcloud/eventbridge/delivery         body: {"duplicate":0.5,"drop":0,"reorder":0,
+//	                                                 "delay":"2s","maxRetries":3,"seed":1}
 func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	switch r.Method + " " + r.URL.Path {
@@ -71,9 +75,46 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, inv)
 	case "GET /_localcloud/eventbridge/deliveries":
 		writeJSON(w, http.StatusOK, s.Bridge.Deliveries())
+	case "PUT /_localcloud/eventbridge/delivery":
+		d, err := decodeDelivery(r.Body)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			return
+		}
+		s.Bridge.SetDelivery(d)
+		writeJSON(w, http.StatusOK, map[string]any{"delivery": d})
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "unknown control endpoint " + r.Method + " " + r.URL.Path})
 	}
+}
+
+// decodeDelivery reads the EventBridge delivery faults; probabilities are 0..1.
+func decodeDelivery(body io.Reader) (eventbridge.Delivery, error) {
+	var in struct {
+		Duplicate, Drop, Reorder float64
+		Delay                    string
+		MaxRetries               int
+		Seed                     int64
+	}
+	dec := json.NewDecoder(io.LimitReader(body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return eventbridge.Delivery{}, fmt.Errorf("delivery: %w", err)
+	}
+	for name, p := range map[string]float64{"duplicate": in.Duplicate, "drop": in.Drop, "reorder": in.Reorder} {
+		if p < 0 || p > 1 {
+			return eventbridge.Delivery{}, fmt.Errorf("delivery: %s: %g is not a probability in [0,1]", name, p)
+		}
+	}
+	d := eventbridge.Delivery{Duplicate: in.Duplicate, Drop: in.Drop, Reorder: in.Reorder, MaxRetries: in.MaxRetries, Seed: in.Seed}
+	if in.Delay != "" {
+		v, err := time.ParseDuration(in.Delay)
+		if err != nil || v < 0 {
+			return eventbridge.Delivery{}, fmt.Errorf("delivery: delay %q is not a non-negative Go duration", in.Delay)
+		}
+		d.Delay = v
+	}
+	return d, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

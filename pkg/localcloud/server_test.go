@@ -14,6 +14,7 @@ import (
 	sdkecs "github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
 	lcoss "github.com/ecsdr/ecs-image-dr/pkg/localcloud/oss"
 	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 )
@@ -159,6 +160,32 @@ func TestControlEndpoints(t *testing.T) {
 	var imgs []map[string]any
 	if code != 200 || json.Unmarshal([]byte(body), &imgs) != nil {
 		t.Fatalf("images: %d %s", code, body)
+	}
+	if code, body := do("PUT", "/_localcloud/eventbridge/delivery", `{"drop":1,"delay":"5ms","seed":3}`); code != 200 {
+		t.Fatalf("set delivery: %d %s", code, body)
+	}
+	pat, err := eventbridge.CompilePattern(`{"source":["acs.ecs"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	if err := srv.Bridge.AddRule(eventbridge.Rule{Name: "r", Region: "cn-hangzhou", Pattern: pat,
+		Target: func([]byte) error { delivered++; return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Bridge.Publish(eventbridge.CloudEvent{ID: "e1", Source: "acs.ecs", SpecVersion: "1.0", Type: "ecs:Image:StateChange",
+		AliyunRegionID: "cn-hangzhou", AliyunAccountID: core.DefaultAccountID, Data: json.RawMessage(`{}`)})
+	if !srv.Env.Tracker.WaitIdle(5 * time.Second) {
+		t.Fatal("delivery did not finish")
+	}
+	if delivered != 0 {
+		t.Fatalf("drop=1 set through the control endpoint, yet %d deliveries reached the target", delivered)
+	}
+	if code, _ := do("PUT", "/_localcloud/eventbridge/delivery", `{"drop":2}`); code != 400 {
+		t.Fatalf("drop 2: status %d, want 400", code)
+	}
+	if code, _ := do("PUT", "/_localcloud/eventbridge/delivery", `{"dorp":1}`); code != 400 {
+		t.Fatalf("unknown field: status %d, want 400", code)
 	}
 	if code, _ := do("GET", "/_localcloud/nope", ""); code != 404 {
 		t.Fatalf("unknown control endpoint: %d", code)

@@ -12,6 +12,11 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 )
 
+// The SDK fills its global endpoint map lazily, without a lock, on the first client
+// construction; filling it here, before any goroutine exists, makes later constructions
+// read-only on it (the race detector caught parallel tests constructing clients).
+func init() { sdkecs.GetEndpointMap() }
+
 // NewSDKClient returns a real alibaba-cloud-sdk-go ECS client pointed at addr
 // ("127.0.0.1:port", no scheme), speaking plain HTTP and signing with cred (an STS
 // credential when cred.SecurityToken is set). The client's default region is region.
