@@ -3,7 +3,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 DIST      := dist
 
-.PHONY: all build test lint demo bench localcloud clean
+.PHONY: all build test race lint demo bench localcloud clean
 
 all: lint test build
 
@@ -18,6 +18,10 @@ build:
 ## test: every test (unit, local cloud through the real SDKs, real function binaries)
 test:
 	$(GO) test -count=1 -timeout 20m ./...
+
+## race: every test under the race detector (slower; run before merging concurrency changes)
+race:
+	$(GO) test -count=1 -race -timeout 20m ./...
 
 ## lint: gofmt and go vet
 lint:
