@@ -153,8 +153,9 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// FRI 13th with both fields restricted is OR, not "Friday the 13th": check that "0 0 0 13 2
-// FRI" (Feb 2026 has no Friday 13th) still parses and fires on Fridays in February.
+// With both day fields restricted they are ORed, so an impossible day-of-month ("30 FEB")
+// does not make the expression unreachable: "0 0 0 30 FEB FRI" parses and fires on the
+// Fridays of February.
 func TestParseDayFieldsOrNotImpossible(t *testing.T) {
 	t.Parallel()
 	s, err := Parse("0 0 0 30 FEB FRI")

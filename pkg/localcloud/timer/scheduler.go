@@ -34,6 +34,7 @@ type entry struct {
 	trig  Trigger
 	sched Schedule
 	timer *core.Timer
+	next  time.Time // when timer fires; zero when nothing is armed
 }
 
 // NewScheduler returns a scheduler that calls fire with the timer event of every fire.
@@ -103,16 +104,17 @@ func (s *Scheduler) Triggers() []Trigger {
 	return out
 }
 
-// NextFire reports when the trigger fires next (false if unknown, disabled or exhausted).
+// NextFire reports when the trigger fires next: the armed fire time, which for @every
+// chains from the previous fire rather than from now (false if unknown, disabled,
+// exhausted or stopped).
 func (s *Scheduler) NextFire(function, name string) (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[key(function, name)]
-	if !ok || !e.trig.Enabled {
+	if !ok || e.timer == nil {
 		return time.Time{}, false
 	}
-	n := e.sched.Next(s.env.Clock.Now())
-	return n, !n.IsZero()
+	return e.next, true
 }
 
 // Stop cancels every pending fire; later Adds fail.
@@ -123,7 +125,7 @@ func (s *Scheduler) Stop() {
 	for _, e := range s.entries {
 		if e.timer != nil {
 			e.timer.Stop()
-			e.timer = nil
+			e.timer, e.next = nil, time.Time{}
 		}
 	}
 }
@@ -132,9 +134,10 @@ func (s *Scheduler) armLocked(e *entry, from time.Time) {
 	at := e.sched.Next(from)
 	if at.IsZero() {
 		s.env.Log.Warn("timer trigger never fires again", "function", e.trig.Function, "trigger", e.trig.Name, "cron", e.trig.Cron)
-		e.timer = nil
+		e.timer, e.next = nil, time.Time{}
 		return
 	}
+	e.next = at
 	e.timer = s.env.Clock.AfterFunc(at, func() { s.onFire(e, at) })
 }
 

@@ -72,6 +72,9 @@ func TestSchedulerDisabledRemoveStop(t *testing.T) {
 			t.Fatalf("Add %s: %v", tr.Name, err)
 		}
 	}
+	if next, ok := s.NextFire("f", "off"); ok {
+		t.Errorf("NextFire of a disabled trigger = %v, want none", next)
+	}
 	if !s.Remove("f", "removed") {
 		t.Fatal("Remove reported the trigger missing")
 	}
@@ -103,10 +106,24 @@ func TestSchedulerEveryChainsFromFireTime(t *testing.T) {
 	if err := s.Add(Trigger{Function: "f", Name: "t", Cron: "@every 1h30m", Enabled: true}); err != nil {
 		t.Fatal(err)
 	}
-	clock.Advance(4 * time.Hour)
+	// NextFire is the armed time, not "an interval from now".
+	wantNext := func(want string) {
+		t.Helper()
+		if next, ok := s.NextFire("f", "t"); !ok || !next.Equal(mustTime(t, want)) {
+			t.Errorf("at %s NextFire = %v %v, want %s", clock.Now().Format(time.RFC3339), next, ok, want)
+		}
+	}
+	clock.Advance(30 * time.Minute)
+	wantNext("2026-03-01T01:30:10Z")
+	clock.Advance(3*time.Hour + 30*time.Minute)
 	_, times := rec.snapshot()
 	if strings.Join(times, " ") != "2026-03-01T01:30:10Z 2026-03-01T03:00:10Z" {
 		t.Errorf("fired at %v", times)
+	}
+	wantNext("2026-03-01T04:30:10Z")
+	s.Stop()
+	if next, ok := s.NextFire("f", "t"); ok {
+		t.Errorf("NextFire after Stop = %v, want none", next)
 	}
 }
 
