@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	sdk "github.com/aliyun/aliyun-log-go-sdk"
 )
@@ -230,4 +231,36 @@ func TestAlerts(t *testing.T) {
 		t.Fatalf("delete: %v", err)
 	}
 	wantCode(t, c.DeleteAlert(project, "backup-failed"), 404, "JobNotExist")
+}
+
+// Bodies that are valid JSON but not objects, and unknown job actions, are refused
+// without touching the stored document.
+func TestDocUpdateBadInput(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	c := f.client()
+	if err := c.CreateDashboard(project, sdk.Dashboard{DashboardName: "dash", DisplayName: "D", ChartList: []sdk.Chart{}}); err != nil {
+		t.Fatalf("create dashboard: %v", err)
+	}
+	for _, body := range []string{"null", "[]", `"dash"`, "42"} {
+		wantCode(t, c.UpdateDashboardString(project, "dash", body), 400, "PostBodyInvalid")
+	}
+	if got, err := c.GetDashboard(project, "dash"); err != nil || got.DisplayName != "D" {
+		t.Fatalf("dashboard after refused updates: %+v, %v", got, err)
+	}
+
+	a := &sdk.Alert{Name: "al", Configuration: &sdk.AlertConfiguration{Version: "2.0", Type: "default"},
+		Schedule: &sdk.Schedule{Type: sdk.ScheduleTypeFixedRate, Interval: "5m"}}
+	if err := c.CreateAlert(project, a); err != nil {
+		t.Fatalf("create alert: %v", err)
+	}
+	f.env.Clock.Advance(time.Hour)
+	status, body, _ := f.rawDo(t, "", "PUT", "/jobs/al?action=pause", nil, nil)
+	if status != 400 || !strings.Contains(body, `"errorCode":"ParameterInvalid"`) {
+		t.Fatalf("unknown action: %d %s", status, body)
+	}
+	got, err := c.GetAlert(project, "al")
+	if err != nil || got.LastModifiedTime != t0.Unix() || !got.IsEnabled() {
+		t.Fatalf("alert after a refused action: %+v, %v (want lastModifiedTime %d, enabled)", got, err, t0.Unix())
+	}
 }

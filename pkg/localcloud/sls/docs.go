@@ -137,6 +137,10 @@ func (d *document) view(k docKind) map[string]any {
 func (s *Service) updateDoc(w http.ResponseWriter, r *http.Request, c *call, k docKind) {
 	name := c.parts[0]
 	action := r.URL.Query().Get("action")
+	if k.jobs && action != "" && action != "enable" && action != "disable" {
+		replyErr(w, errf(400, "ParameterInvalid", "action %q is not enable or disable", action))
+		return
+	}
 	var body map[string]any
 	if !(k.jobs && action != "") {
 		if e := decodeJSON(c.body, &body); e != nil {
@@ -174,9 +178,6 @@ func (s *Service) updateDoc(w http.ResponseWriter, r *http.Request, c *call, k d
 		d.body["status"] = "ENABLED"
 	case k.jobs && action == "disable":
 		d.body["status"] = "DISABLED"
-	case k.jobs && action != "":
-		replyErr(w, errf(400, "ParameterInvalid", "action %q is not enable or disable", action))
-		return
 	default:
 		if k.jobs {
 			body["type"] = "Alert"

@@ -8,6 +8,7 @@
 package sls
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -437,10 +438,15 @@ var (
 	docNameRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{1,127}$`)
 )
 
-// decodeJSON decodes a JSON object body.
+// decodeJSON decodes a JSON object body. Anything but an object is refused here: "null"
+// would decode into a nil map without error, and handlers write into the maps they decode.
 func decodeJSON(body []byte, v any) *apiError {
-	if len(body) == 0 {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
 		return errf(400, "PostBodyInvalid", "request body is empty")
+	}
+	if trimmed[0] != '{' {
+		return errf(400, "PostBodyInvalid", "request body must be a JSON object")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return errBadJSON(err)
