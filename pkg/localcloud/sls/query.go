@@ -281,9 +281,15 @@ func lex(q string) ([]token, error) {
 // ---- parser ----
 
 type parser struct {
-	toks []token
-	i    int
+	toks  []token
+	i     int
+	depth int // parseNot frames on the stack
 }
+
+// maxQueryDepth bounds nesting ("((((a))))", "not not not a"): the parser recurses once
+// per level, and a 10 MB body of "(" would otherwise overflow the goroutine stack, which
+// kills the process rather than the request.
+const maxQueryDepth = 100
 
 // parseQuery compiles a search statement; an empty query matches everything.
 func parseQuery(q string) (matcher, error) {
@@ -354,6 +360,11 @@ func (p *parser) parseAnd() (matcher, error) {
 }
 
 func (p *parser) parseNot() (matcher, error) {
+	p.depth++
+	defer func() { p.depth-- }()
+	if p.depth > maxQueryDepth {
+		return nil, fmt.Errorf("at %d: query nested deeper than %d levels", p.peek().pos, maxQueryDepth)
+	}
 	if p.peek().kind == tNot {
 		p.next()
 		x, err := p.parseNot()

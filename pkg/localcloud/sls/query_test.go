@@ -1,6 +1,7 @@
 package sls
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,6 +58,38 @@ func TestProjectFromHost(t *testing.T) {
 	} {
 		if got := projectFromHost(host); got != want {
 			t.Errorf("projectFromHost(%q) = %q, want %q", host, got, want)
+		}
+	}
+}
+
+func TestQueryNestingLimit(t *testing.T) {
+	t.Parallel()
+	nest := func(n int) string { return strings.Repeat("(", n) + "level: error" + strings.Repeat(")", n) }
+	rec := &Record{Contents: map[string]string{"level": "ERROR"}}
+	tests := []struct {
+		name      string
+		query     string
+		wantErr   bool
+		wantMatch bool
+	}{
+		{"parentheses within the limit", nest(maxQueryDepth - 1), false, true},
+		{"not chain within the limit", strings.Repeat("not ", maxQueryDepth-2) + "level: error", false, true},
+		{"parentheses over the limit", nest(maxQueryDepth), true, false},
+		{"not chain over the limit", strings.Repeat("not ", maxQueryDepth) + "level: error", true, false},
+	}
+	for _, tt := range tests {
+		m, err := parseQuery(tt.query)
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "nested deeper than") {
+				t.Errorf("%s: err = %v, want a nesting error", tt.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := m.match(&evalCtx{rec: rec}); got != tt.wantMatch {
+			t.Errorf("%s: match = %v, want %v", tt.name, got, tt.wantMatch)
 		}
 	}
 }
