@@ -22,6 +22,9 @@ type getLogsRequest struct {
 	ToNs     int32  `json:"toNs"`
 }
 
+// maxHistogramBuckets bounds the buckets of one GetHistograms reply.
+const maxHistogramBuckets = 10000
+
 // maxLines is the per-call cap of GetLogs (line 0..100; absent means 100).
 const maxLines = 100
 
@@ -156,8 +159,24 @@ func (s *Service) getHistograms(w http.ResponseWriter, r *http.Request, c *call)
 			return
 		}
 	}
-	if from > to {
+	switch {
+	case from < 0:
+		replyErr(w, errf(400, "InvalidTimeRange", "from %d is before the epoch", from))
+		return
+	case from > to:
 		replyErr(w, errf(400, "InvalidTimeRange", "from %d is after to %d", from, to))
+		return
+	}
+	span := to - from
+	step := interval
+	if step <= 0 {
+		step = max(1, span/60+min(span%60, 1)) // ceil(span/60): about 60 buckets
+	}
+	// Every bucket is allocated, so a tiny interval over a long range (interval=1 since
+	// the epoch) must be refused rather than exhaust memory.
+	n := span/step + min(span%step, 1)
+	if n > maxHistogramBuckets {
+		replyErr(w, errf(400, "ParameterInvalid", "interval %d over [%d, %d) makes %d buckets, more than %d", step, from, to, n, maxHistogramBuckets))
 		return
 	}
 	m, err := parseQuery(q.Get("query"))
@@ -170,19 +189,16 @@ func (s *Service) getHistograms(w http.ResponseWriter, r *http.Request, c *call)
 		replyErr(w, e)
 		return
 	}
-	step := interval
-	if step <= 0 {
-		step = max(1, (to-from+59)/60)
-	}
 	type bucket struct {
 		From     int64  `json:"from"`
 		To       int64  `json:"to"`
 		Count    int64  `json:"count"`
 		Progress string `json:"progress"`
 	}
-	buckets := []bucket{}
-	for b := from; b < to; b += step {
-		buckets = append(buckets, bucket{From: b, To: min(b+step, to), Progress: "Complete"})
+	buckets := make([]bucket, n)
+	for i := range buckets {
+		lo := from + int64(i)*step
+		buckets[i] = bucket{From: lo, To: lo + min(step, to-lo), Progress: "Complete"}
 	}
 	for _, h := range hits {
 		i := (h.Time.Unix() - from) / step

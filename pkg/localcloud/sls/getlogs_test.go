@@ -234,3 +234,49 @@ func TestGetHistograms(t *testing.T) {
 		t.Fatalf("bucket 1 = %+v", resp.Histograms[1])
 	}
 }
+
+func TestGetHistogramsBuckets(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	seedQueryLogs(t, f) // five logs at t0+0s .. t0+4s
+	base := t0.Unix()
+	tests := []struct {
+		name             string
+		from, to         int64
+		interval         int32
+		wantFrom, wantTo []int64
+		wantCounts       []int64
+		wantCode         string
+	}{
+		{name: "last bucket is cut at to", from: base, to: base + 7, interval: 3,
+			wantFrom: []int64{base, base + 3, base + 6}, wantTo: []int64{base + 3, base + 6, base + 7}, wantCounts: []int64{3, 2, 0}},
+		{name: "empty range", from: base, to: base, interval: 3},
+		{name: "default interval: at most 60 buckets", from: base, to: base + 121, // step ceil(121/60) = 3: 41 buckets
+			wantCounts: append([]int64{3, 2}, make([]int64, 39)...)},
+		{name: "too many buckets", from: 0, to: base, interval: 1, wantCode: "ParameterInvalid"},
+		{name: "before the epoch", from: -5, to: base, interval: 60, wantCode: "InvalidTimeRange"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := f.client().GetHistogramsV2(project, "qry", &sdk.GetHistogramRequest{From: tt.from, To: tt.to, Query: "*", Interval: tt.interval})
+			if tt.wantCode != "" {
+				wantCode(t, err, 400, tt.wantCode)
+				return
+			}
+			if err != nil {
+				t.Fatalf("histograms: %v", err)
+			}
+			var from, to, counts []int64
+			for _, h := range resp.Histograms {
+				from, to, counts = append(from, h.From), append(to, h.To), append(counts, h.Count)
+			}
+			if !reflect.DeepEqual(counts, tt.wantCounts) {
+				t.Errorf("counts %v, want %v", counts, tt.wantCounts)
+			}
+			if tt.wantFrom != nil && (!reflect.DeepEqual(from, tt.wantFrom) || !reflect.DeepEqual(to, tt.wantTo)) {
+				t.Errorf("bounds from %v to %v, want from %v to %v", from, to, tt.wantFrom, tt.wantTo)
+			}
+		})
+	}
+}
