@@ -378,7 +378,7 @@ func (s *Service) putIndex(w http.ResponseWriter, c *call, create bool) {
 		replyErr(w, errf(400, "IndexAlreadyExist", "log store index is already created"))
 		return
 	case !create && ls.index == nil:
-		replyErr(w, errf(404, "IndexConfigNotExist", "index config doesn't exist"))
+		replyErr(w, errIndexConfigNotExist())
 		return
 	}
 	ls.index = idx
@@ -394,7 +394,7 @@ func (s *Service) getIndex(w http.ResponseWriter, _ *http.Request, c *call) {
 		return
 	}
 	if ls.index == nil {
-		replyErr(w, errf(404, "IndexConfigNotExist", "index config doesn't exist"))
+		replyErr(w, errIndexConfigNotExist())
 		return
 	}
 	out := make(map[string]any, len(ls.index.raw)+1)
@@ -414,7 +414,7 @@ func (s *Service) deleteIndex(w http.ResponseWriter, _ *http.Request, c *call) {
 		return
 	}
 	if ls.index == nil {
-		replyErr(w, errf(404, "IndexConfigNotExist", "index config doesn't exist"))
+		replyErr(w, errIndexConfigNotExist())
 		return
 	}
 	ls.index = nil

@@ -40,6 +40,10 @@ func (s *Service) matchDocs(m string, rest []string, k docKind, notSupported *ap
 	return route{}, nil, notSupported
 }
 
+func (k docKind) errNotExist(name string) *apiError {
+	return errf(404, k.notExist, "%s %s does not exist", strings.ToLower(k.noun), name)
+}
+
 func (p *project) docs(k docKind) map[string]*document {
 	if k.jobs {
 		return p.jobs
@@ -114,7 +118,7 @@ func (s *Service) getDoc(w http.ResponseWriter, _ *http.Request, c *call, k docK
 	}
 	d := p.docs(k)[c.parts[0]]
 	if d == nil {
-		replyErr(w, errf(404, k.notExist, "%s %s does not exist", strings.ToLower(k.noun), c.parts[0]))
+		replyErr(w, k.errNotExist(c.parts[0]))
 		return
 	}
 	reply(w, 200, d.view(k))
@@ -169,7 +173,7 @@ func (s *Service) updateDoc(w http.ResponseWriter, r *http.Request, c *call, k d
 	}
 	d := p.docs(k)[name]
 	if d == nil {
-		replyErr(w, errf(404, k.notExist, "%s %s does not exist", strings.ToLower(k.noun), name))
+		replyErr(w, k.errNotExist(name))
 		return
 	}
 	d.modified = s.env.Clock.Now()
@@ -200,7 +204,7 @@ func (s *Service) deleteDoc(w http.ResponseWriter, _ *http.Request, c *call, k d
 	}
 	docs := p.docs(k)
 	if _, ok := docs[c.parts[0]]; !ok {
-		replyErr(w, errf(404, k.notExist, "%s %s does not exist", strings.ToLower(k.noun), c.parts[0]))
+		replyErr(w, k.errNotExist(c.parts[0]))
 		return
 	}
 	delete(docs, c.parts[0])

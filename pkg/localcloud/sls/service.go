@@ -180,6 +180,10 @@ func errLogStoreNotExist(name string) *apiError {
 	return errf(404, "LogStoreNotExist", "logstore %s does not exist", name)
 }
 
+func errIndexConfigNotExist() *apiError {
+	return errf(404, "IndexConfigNotExist", "index config doesn't exist")
+}
+
 func errBadJSON(err error) *apiError {
 	return errf(400, "PostBodyInvalid", "request body is not valid JSON: %v", err)
 }
