@@ -32,6 +32,7 @@
 package oss
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http"
@@ -142,7 +143,8 @@ func (s *Service) PutObject(bucketName, key string, data []byte) error {
 	if code, msg := validateKey(key); code != "" {
 		return fmt.Errorf("put %s/%s: %s: %s", bucketName, key, code, msg)
 	}
-	obj := newObject(data, "application/octet-stream", nil, s.env.Clock.Now())
+	// Stored data is shared, never mutated (see copyObject): keep the caller's slice out.
+	obj := newObject(bytes.Clone(data), "application/octet-stream", nil, s.env.Clock.Now())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	b, ok := s.buckets[bucketName]

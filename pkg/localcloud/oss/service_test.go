@@ -684,3 +684,24 @@ func TestFaultInjection(t *testing.T) {
 		t.Fatalf("throttle did not reset with the clock: %v", err)
 	}
 }
+
+func TestAdminPutObjectCopiesData(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if err := f.svc.CreateBucket("seeded", ""); err != nil {
+		t.Fatal(err)
+	}
+	data := []byte("policy v1")
+	if err := f.svc.PutObject("seeded", "policy.json", data); err != nil {
+		t.Fatal(err)
+	}
+	copy(data, "XXXXXX")
+	if got, _ := f.svc.Object("seeded", "policy.json"); string(got) != "policy v1" {
+		t.Fatalf("stored object changed with the caller's slice: %q", got)
+	}
+	b, _ := f.c.Bucket("seeded")
+	meta, err := b.GetObjectDetailedMeta("policy.json")
+	if err != nil || meta.Get("Etag") != etagOf([]byte("policy v1")) {
+		t.Fatalf("etag %q, %v; want the etag of the stored content", meta.Get("Etag"), err)
+	}
+}
