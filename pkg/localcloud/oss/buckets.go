@@ -102,13 +102,11 @@ func (s *Service) putBucket(req *request) *apiError {
 		if err := xml.Unmarshal(body, &cfg); err != nil {
 			return errMalformedXML(err.Error())
 		}
-		switch cfg.StorageClass {
-		case "":
-		case "Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive":
+		if aerr := checkStorageClass(cfg.StorageClass); aerr != nil {
+			return aerr
+		}
+		if cfg.StorageClass != "" {
 			storageClass = cfg.StorageClass
-		default:
-			return &apiError{Status: http.StatusBadRequest, Code: "InvalidStorageClass",
-				Message: "The storage class you specified is not valid.", EC: "0015-00000201"}
 		}
 		region = strings.TrimPrefix(cfg.LocationConstraint, "oss-")
 	}

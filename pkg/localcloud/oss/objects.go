@@ -97,8 +97,9 @@ func requestHeaders(r *http.Request) map[string]string {
 	return out
 }
 
-func validateStorageClass(r *http.Request) *apiError {
-	switch r.Header.Get("x-oss-storage-class") {
+// checkStorageClass accepts "" (the bucket's class) and the classes OSS knows.
+func checkStorageClass(class string) *apiError {
+	switch class {
 	case "", "Standard", "IA", "Archive", "ColdArchive", "DeepColdArchive":
 		return nil
 	}
@@ -106,19 +107,25 @@ func validateStorageClass(r *http.Request) *apiError {
 		Message: "The storage class you specified is not valid.", EC: "0015-00000201"}
 }
 
+// checkWrite validates what PutObject and CopyObject share (target key, no conditional
+// headers, x-oss-forbid-overwrite, x-oss-storage-class) and returns forbid-overwrite.
+func checkWrite(req *request) (forbid bool, aerr *apiError) {
+	if aerr := keyError(req.key); aerr != nil {
+		return false, aerr
+	}
+	if aerr := rejectConditionalWrite(req.r); aerr != nil {
+		return false, aerr
+	}
+	if forbid, aerr = parseForbidOverwrite(req.r); aerr != nil {
+		return false, aerr
+	}
+	return forbid, checkStorageClass(req.r.Header.Get("x-oss-storage-class"))
+}
+
 func (s *Service) putObject(req *request) *apiError {
 	r := req.r
-	if aerr := keyError(req.key); aerr != nil {
-		return aerr
-	}
-	if aerr := rejectConditionalWrite(r); aerr != nil {
-		return aerr
-	}
-	forbid, aerr := parseForbidOverwrite(r)
+	forbid, aerr := checkWrite(req)
 	if aerr != nil {
-		return aerr
-	}
-	if aerr := validateStorageClass(r); aerr != nil {
 		return aerr
 	}
 	s.mu.RLock()
@@ -206,21 +213,12 @@ func parseCopySource(v string) (bucketName, key string, aerr *apiError) {
 
 func (s *Service) copyObject(req *request) *apiError {
 	r := req.r
-	if aerr := keyError(req.key); aerr != nil {
-		return aerr
-	}
-	if aerr := rejectConditionalWrite(r); aerr != nil {
+	forbid, aerr := checkWrite(req)
+	if aerr != nil {
 		return aerr
 	}
 	srcBucket, srcKey, aerr := parseCopySource(r.Header.Get("x-oss-copy-source"))
 	if aerr != nil {
-		return aerr
-	}
-	forbid, aerr := parseForbidOverwrite(r)
-	if aerr != nil {
-		return aerr
-	}
-	if aerr := validateStorageClass(r); aerr != nil {
 		return aerr
 	}
 	directive := r.Header.Get("x-oss-metadata-directive")

@@ -96,6 +96,16 @@ func TestBucketOperations(t *testing.T) {
 	if err := f.svc.CreateBucket("dr-sh", "cn-shanghai"); err != nil {
 		t.Fatal(err)
 	}
+	wantServiceError(t, f.c.CreateBucket("dr-cold", oss.StorageClass("Glacier")), http.StatusBadRequest, "InvalidStorageClass")
+	if err := f.c.CreateBucket("dr-ia", oss.StorageClass(oss.StorageIA)); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := f.c.GetBucketInfo("dr-ia"); err != nil || info.BucketInfo.StorageClass != "IA" {
+		t.Fatalf("IA bucket: %+v, %v", info.BucketInfo, err)
+	}
+	if err := f.c.DeleteBucket("dr-ia"); err != nil {
+		t.Fatal(err)
+	}
 
 	lr, err := f.c.ListBuckets()
 	if err != nil {
@@ -364,6 +374,13 @@ func TestWriteErrorsWriteNothing(t *testing.T) {
 		{"bad content-md5", func() error {
 			return put(f.c, "guarded", "exists", []byte("second"), oss.ContentMD5("1B2M2Y8AsgTpgAmY7PhCfg=="))
 		}, 400, "InvalidDigest", "exists", original},
+		{"bad storage class", func() error {
+			return put(f.c, "guarded", "exists", []byte("second"), oss.SetHeader("x-oss-storage-class", "Glacier"))
+		}, 400, "InvalidStorageClass", "exists", original},
+		{"copy with bad storage class", func() error {
+			_, err := b.CopyObject("exists", "copied", oss.SetHeader("x-oss-storage-class", "Glacier"))
+			return err
+		}, 400, "InvalidStorageClass", "copied", nil},
 		{"bad forbid-overwrite value", func() error {
 			return put(f.c, "guarded", "exists", []byte("second"), oss.SetHeader("x-oss-forbid-overwrite", "maybe"))
 		}, 400, "InvalidArgument", "exists", original},
@@ -549,7 +566,6 @@ func TestListObjectsPaging(t *testing.T) {
 		}
 	}
 
-	type page struct{ keys, prefixes []string }
 	listAll := func(t *testing.T, opts ...oss.Option) (keys, prefixes []string, pages int) {
 		t.Helper()
 		token := ""
