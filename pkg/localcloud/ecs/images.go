@@ -139,11 +139,7 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 	if aerr := checkDescription("Description", desc); aerr != nil {
 		return nil, aerr
 	}
-	tp, aerr := q.tags()
-	if aerr != nil {
-		return nil, aerr
-	}
-	tags, aerr := validateTagsToSet(tp)
+	tags, aerr := q.tagsToSet()
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -434,11 +430,7 @@ func (s *Service) copyImage(q *request) (any, *apiError) {
 	if kms != "" && !encrypted {
 		return nil, errf(400, "InvalidParameter.EncryptedIllegal", "KMSKeyId %q is only valid with Encrypted=true.", kms)
 	}
-	tp, aerr := q.tags()
-	if aerr != nil {
-		return nil, aerr
-	}
-	tags, aerr := validateTagsToSet(tp)
+	tags, aerr := q.tagsToSet()
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -547,7 +539,7 @@ func (s *Service) finishCopy(regionID, id string) {
 	s.publishAll(evs)
 }
 
-// removeImageLocked deletes an unfinished copy with its snapshots (CancelCopyImage).
+// removeCopyLocked deletes an unfinished copy with its snapshots (CancelCopyImage).
 func (s *Service) removeCopyLocked(r *region, im *image) []core.Event {
 	if im.timer != nil {
 		im.timer.Stop()

@@ -605,7 +605,7 @@ func TestDeleteImage(t *testing.T) {
 			if kept != 2 {
 				t.Errorf("snapshots should survive image deletion: %d left", kept)
 			}
-			if st := f.events.states(id); st[len(st)-1] != "cn-hangzhou:Deleted" {
+			if st := f.events.states(id); len(st) == 0 || st[len(st)-1] != "cn-hangzhou:Deleted" {
 				t.Errorf("events: %v", st)
 			}
 		})

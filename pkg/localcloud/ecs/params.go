@@ -120,6 +120,16 @@ func (q *request) tags() ([]tagParam, *apiError) {
 	return out, nil
 }
 
+// tagsToSet reads Tag.N as tags to write to a resource (CreateImage, CopyImage,
+// TagResources) and validates them; no Tag.N gives an empty map.
+func (q *request) tagsToSet() (map[string]string, *apiError) {
+	tp, aerr := q.tags()
+	if aerr != nil {
+		return nil, aerr
+	}
+	return validateTagsToSet(tp)
+}
+
 // validateTagsToSet checks tags that will be written to a resource.
 func validateTagsToSet(tags []tagParam) (map[string]string, *apiError) {
 	seen := map[string]string{}

@@ -340,16 +340,12 @@ func (s *Service) tagResources(q *request) (any, *apiError) {
 	if len(ids) == 0 {
 		return nil, missing("ResourceId.N")
 	}
-	tp, aerr := q.tags()
+	tags, aerr := q.tagsToSet()
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(tp) == 0 {
+	if len(tags) == 0 {
 		return nil, missing("Tag.N")
-	}
-	tags, aerr := validateTagsToSet(tp)
-	if aerr != nil {
-		return nil, aerr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
