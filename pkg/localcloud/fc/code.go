@@ -39,10 +39,19 @@ func extractZip(zipPath, parent string) (string, error) {
 
 func extractInto(zr *zip.ReadCloser, dir string) error {
 	var total int64
+	// Names of the symlinks extracted so far. No entry may lie beneath one: the lexical
+	// checks below would not see where it leads ("a/b" -> ".." is inside, but "a/b/c" ->
+	// ".." written through it lands beside the code directory).
+	links := map[string]bool{}
 	for _, f := range zr.File {
 		name := path.Clean(strings.ReplaceAll(f.Name, `\`, "/"))
 		if name == "." || strings.HasPrefix(name, "../") || name == ".." || path.IsAbs(name) {
 			return fmt.Errorf("code package entry %q escapes the code directory", f.Name)
+		}
+		for d := path.Dir(name); d != "."; d = path.Dir(d) {
+			if links[d] {
+				return fmt.Errorf("code package entry %q lies beneath symlink %q: entries are never written through symlinks, which could lead out of the code directory", f.Name, d)
+			}
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(name))
 		mode := f.Mode()
@@ -67,6 +76,7 @@ func extractInto(zr *zip.ReadCloser, dir string) error {
 			if err := os.Symlink(t, dst); err != nil {
 				return fmt.Errorf("extract %s: %w", f.Name, err)
 			}
+			links[name] = true
 			continue
 		case !mode.IsRegular():
 			continue

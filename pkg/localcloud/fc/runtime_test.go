@@ -478,16 +478,26 @@ func writeZip(t *testing.T, zipPath, bin string) {
 
 func TestZipRejectsEscapingEntries(t *testing.T) {
 	t.Parallel()
+	type entry struct {
+		name string
+		mode os.FileMode
+		body string
+	}
+	link := func(name, target string) entry { return entry{name, os.ModeSymlink | 0o777, target} }
+	const escapes, beneath = "escapes the code directory", "lies beneath symlink"
 	tests := []struct {
-		name  string
-		entry string
-		mode  os.FileMode
-		body  string
+		name    string
+		entries []entry
+		want    string
 	}{
-		{"parent path", "../evil", 0o644, "x"},
-		{"absolute path", "/etc/evil", 0o644, "x"},
-		{"symlink out", "bootstrap", os.ModeSymlink | 0o777, "../../etc/passwd"},
-		{"absolute symlink", "bootstrap", os.ModeSymlink | 0o777, "/bin/sh"},
+		{"parent path", []entry{{"../evil", 0o644, "x"}}, escapes},
+		{"absolute path", []entry{{"/etc/evil", 0o644, "x"}}, escapes},
+		{"symlink out", []entry{link("bootstrap", "../../etc/passwd")}, escapes},
+		{"absolute symlink", []entry{link("bootstrap", "/bin/sh")}, escapes},
+		// Each link alone stays inside; the second is created through the first and
+		// points beside the code directory.
+		{"symlink chain", []entry{link("a/b", ".."), link("a/b/c", ".."), {"a/b/c/evil", 0o644, "x"}}, beneath},
+		{"file through a symlink", []entry{link("up", "."), {"up/main", 0o755, "x"}}, beneath},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -496,13 +506,15 @@ func TestZipRejectsEscapingEntries(t *testing.T) {
 			p := filepath.Join(dir, "evil.zip")
 			var buf bytes.Buffer
 			zw := zip.NewWriter(&buf)
-			h := &zip.FileHeader{Name: tc.entry}
-			h.SetMode(tc.mode)
-			w, err := zw.CreateHeader(h)
-			if err != nil {
-				t.Fatal(err)
+			for _, e := range tc.entries {
+				h := &zip.FileHeader{Name: e.name}
+				h.SetMode(e.mode)
+				w, err := zw.CreateHeader(h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.WriteString(w, e.body)
 			}
-			_, _ = io.WriteString(w, tc.body)
 			if err := zw.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -513,8 +525,8 @@ func TestZipRejectsEscapingEntries(t *testing.T) {
 			if err := os.Mkdir(parent, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := extractZip(p, parent); err == nil || !strings.Contains(err.Error(), "escapes the code directory") {
-				t.Errorf("extractZip = %v, want escape error", err)
+			if _, err := extractZip(p, parent); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("extractZip = %v, want an error containing %q", err, tc.want)
 			}
 			if left, _ := os.ReadDir(parent); len(left) != 0 {
 				t.Errorf("failed extraction left %d entries behind", len(left))
