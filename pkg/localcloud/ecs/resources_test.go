@@ -346,6 +346,8 @@ func TestSeed(t *testing.T) {
 		{"unknown field", write("unknown.json", `{"regions":[{"id":"r1"}],"instancez":[]}`), []string{"instancez"}},
 		{"bad duration", write("dur.json", `{"regions":[{"id":"r1"}],"timing":{"createBase":"soon"}}`), []string{"soon"}},
 		{"no regions", write("empty.json", `{}`), []string{"regions: at least one region"}},
+		{"two objects", write("two.json", `{"regions":[{"id":"r1"}]} {"regions":[{"id":"r2"}]}`), []string{"data after the seed object"}},
+		{"stray brace", write("brace.json", `{"regions":[{"id":"r1"}]}}`), []string{"data after the seed object"}},
 		{"inconsistent", write("incons.json", `{"regions":[{"id":"r1"},{"id":"r1"}],
 			"instances":[{"id":"i-1","region":"r2","status":"Sleeping","disks":[{"type":"root","sizeGiB":0}]}],
 			"images":[{"id":"m-1","region":"r1","status":"Creating"}],"copyConcurrency":-1,"throttleStatus":503}`),

@@ -1,9 +1,11 @@
 package ecs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -176,11 +178,14 @@ func LoadSeed(path string) (Seed, error) {
 	if err != nil {
 		return Seed{}, fmt.Errorf("load ecs seed: %w", err)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var s Seed
 	if err := dec.Decode(&s); err != nil {
 		return Seed{}, fmt.Errorf("load ecs seed %s: %w", path, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Seed{}, fmt.Errorf("load ecs seed %s: data after the seed object at offset %d", path, dec.InputOffset())
 	}
 	if err := s.Validate(); err != nil {
 		return Seed{}, fmt.Errorf("load ecs seed %s: %w", path, err)
