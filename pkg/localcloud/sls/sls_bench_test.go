@@ -87,8 +87,11 @@ func BenchmarkPutLogs(b *testing.B) {
 		b.Fatalf("PutLogs: %v", err)
 	}
 	recs := svc.Logs(benchProject, "bench")
-	if len(recs) != benchGroup || recs[benchGroup-1].Contents["image"] != benchRecord(benchGroup-1)["image"] {
-		b.Fatalf("PutLogs stored %d records (last %v), want %d", len(recs), recs[len(recs)-1].Contents, benchGroup)
+	if len(recs) != benchGroup {
+		b.Fatalf("PutLogs stored %d records, want %d", len(recs), benchGroup)
+	}
+	if last, want := recs[benchGroup-1].Contents, benchRecord(benchGroup-1); last["image"] != want["image"] || last["region"] != want["region"] {
+		b.Fatalf("last stored record %v, want %v", last, want)
 	}
 	n := 0
 	for b.Loop() {
