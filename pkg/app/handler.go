@@ -194,14 +194,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	if err != nil {
 		return res, err
 	}
-	now := time.Now().UTC()
-	if timer != nil && !timer.TriggerTime.IsZero() {
-		// The schedule slot and retention are computed at the time the timer was due, so a
-		// late or retried run makes the same decisions as an on-time one.
-		now = timer.TriggerTime
-	} else if len(evs) > 0 && !evs[0].Time.IsZero() {
-		now = evs[len(evs)-1].Time
-	}
+	now := invocationTime(timer, evs, time.Now().UTC())
 	deps := backup.Deps{
 		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now },
 		Catalog:   &catalogs{store: store, pol: pol, log: log},
@@ -227,6 +220,27 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		return res, err
 	}
 	return res, fmt.Errorf("unknown function %q", h.fn)
+}
+
+// invocationTime is the "now" the services decide with. For a timer it is the time the
+// timer was due, so a late or retried run makes the same decisions (slot, retention) as an
+// on-time one. For image events it is the newest event time; events without a time do not
+// count, so one time-less event in a batch cannot make "now" the zero time (which would
+// stamp the catalog with year 1 and a negative RPO). Otherwise it is fallback.
+func invocationTime(timer *events.TimerEvent, evs []events.ImageEvent, fallback time.Time) time.Time {
+	if timer != nil && !timer.TriggerTime.IsZero() {
+		return timer.TriggerTime
+	}
+	var newest time.Time
+	for _, ev := range evs {
+		if ev.Time.After(newest) {
+			newest = ev.Time
+		}
+	}
+	if newest.IsZero() {
+		return fallback
+	}
+	return newest
 }
 
 // kindAllowed: create-image and cleanup run on timers only; copy-image takes image events
