@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/events"
 )
 
 // Function names one of the deployed functions.
@@ -35,10 +37,10 @@ const (
 	EnvLogLevel      = "DR_LOG_LEVEL"            // debug|info|warn|error (default info)
 )
 
-// DefaultEventType is the EventBridge type of ECS image state changes. It is inferred from
-// CloudMonitor's Image:StateChange (see the README); DR_ACCEPTED_EVENT_TYPES changes it
-// without a rebuild.
-const DefaultEventType = "ecs:Image:StateChange"
+// DefaultEventType is the EventBridge type of ECS image state changes: the events
+// filter's own default, named once there. It is inferred from CloudMonitor's
+// Image:StateChange (see the README); DR_ACCEPTED_EVENT_TYPES changes it without a rebuild.
+const DefaultEventType = events.TypeImageStateChange
 
 // Config is a function's configuration.
 type Config struct {
