@@ -180,6 +180,10 @@ func TestBadInputIsRefusedBeforeAnyCloudCall(t *testing.T) {
 				for _, r := range stdout.records(t) {
 					if r["msg"] == tt.wantLog && r["function"] == string(tt.fn) && r["request_id"] == wantReqID {
 						n++
+						// The error text goes under "error", the key the SLS index has (obs.IndexConfig).
+						if msg, _ := r["error"].(string); tt.wantLog == "invocation failed" && (err == nil || msg != err.Error()) {
+							t.Errorf("%q record: error = %v, want the invocation's error %v", tt.wantLog, r["error"], err)
+						}
 					}
 				}
 				want := 1

@@ -75,7 +75,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	log = log.With(obs.KeyFunction, string(h.fn), obs.KeyRequestID, inv.RequestID)
 	if logErr != nil {
 		// Logging to SLS is not worth a failed backup: stdout still has everything.
-		log.Warn("sls logging disabled", "err", logErr)
+		log.Warn("sls logging disabled", "error", logErr)
 	}
 	defer h.flush(ctx, sink, log)
 
@@ -88,7 +88,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 		attrs = append(attrs, obs.KeyPolicy, res.Policy)
 	}
 	if err != nil {
-		log.Error("invocation failed", append(attrs, obs.KeyResult, backup.ResultFailed, "err", err)...)
+		log.Error("invocation failed", append(attrs, obs.KeyResult, backup.ResultFailed, "error", err)...)
 		return res, err
 	}
 	log.Info("invocation done", append(attrs, obs.KeyResult, backup.ResultOK, "kind", res.Kind)...)
@@ -264,7 +264,7 @@ func logProblems(log *slog.Logger, err error) {
 		}
 		return
 	}
-	log.Error("policy not loaded", "err", err, obs.KeyResult, backup.ResultFailed)
+	log.Error("policy not loaded", "error", err, obs.KeyResult, backup.ResultFailed)
 }
 
 // catalogs implements backup.Catalog over one OSS bucket per destination region.
