@@ -77,7 +77,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 		// Logging to SLS is not worth a failed backup: stdout still has everything.
 		log.Warn("sls logging disabled", "error", logErr)
 	}
-	defer h.flush(ctx, sink, log)
+	defer flush(ctx, sink)
 
 	start := time.Now()
 	res, err := h.handle(ctx, inv, payload, log)
@@ -96,11 +96,9 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 }
 
 // flush sends the buffered records before FC freezes the instance, bounded by the
-// invocation's deadline. A failure is already reported on stdout by the sink.
-func (h *Handler) flush(ctx context.Context, sink *obs.Sink, log *slog.Logger) {
-	if sink == nil {
-		return
-	}
+// invocation's deadline. A failure is already reported on stdout by the sink (obs.New
+// never returns a nil Sink, and a Sink without SLS does nothing).
+func flush(ctx context.Context, sink *obs.Sink) {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushBudget(ctx))
 	defer cancel()
 	_ = sink.Flush(fctx)
