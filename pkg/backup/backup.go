@@ -210,7 +210,7 @@ func failedError(what string, failed []Item) error {
 	}
 	names := make([]string, 0, len(failed))
 	for _, f := range failed {
-		n := f.Region + "/" + firstNonEmpty(f.Instance, f.Image, f.SourceImage)
+		n := f.Region + "/" + cmp.Or(f.Instance, f.Image, f.SourceImage)
 		if f.ErrorCode != "" {
 			n += " (" + f.ErrorCode + ")"
 		}
@@ -227,15 +227,6 @@ func retryableOnly(items []Item) []Item {
 		}
 	}
 	return out
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // managedBy reports whether tags mark an image as made by this policy.

@@ -5,6 +5,7 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,9 +217,9 @@ func parseCloudEvent(raw []byte) (ImageEvent, error) {
 			if ev.ImageID != "" && id != ev.ImageID {
 				return ImageEvent{}, fmt.Errorf("%w: cloud event %q: subject image %q disagrees with data.imageId %q", ErrMalformed, ce.ID, id, ev.ImageID)
 			}
-			ev.Region = cmpOr(ev.Region, region)
-			ev.AccountID = cmpOr(ev.AccountID, account)
-			ev.ImageID = cmpOr(ev.ImageID, id)
+			ev.Region = cmp.Or(ev.Region, region)
+			ev.AccountID = cmp.Or(ev.AccountID, account)
+			ev.ImageID = cmp.Or(ev.ImageID, id)
 		} else if ev.ImageID == "" && strings.Contains(ce.Subject, ":image/") {
 			if i := strings.LastIndexByte(ce.Subject, '/'); i >= 0 {
 				ev.ImageID = ce.Subject[i+1:]
@@ -226,13 +227,6 @@ func parseCloudEvent(raw []byte) (ImageEvent, error) {
 		}
 	}
 	return ev, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // parseEventTime accepts RFC 3339 and the offset-less variant some publishers send.
