@@ -37,15 +37,15 @@ func (d Deps) Create(ctx context.Context, trigger time.Time) (CreateSummary, err
 	}
 	sum := CreateSummary{Slot: r.pol.Slot(trigger), DryRun: r.pol.DryRun}
 	var c collector
-	for _, region := range r.pol.SourceRegions() {
-		r.createRegion(ctx, region, sum.Slot, &c)
+	for _, src := range r.pol.Sources {
+		r.createRegion(ctx, src, sum.Slot, &c)
 	}
 	sum.Started, sum.Planned, sum.Skipped, sum.Failed = c.get("started"), c.get("planned"), c.get("skipped"), c.get("failed")
 	return sum, failedError("create image", sum.Failed)
 }
 
-func (r *run) createRegion(ctx context.Context, region, slot string, c *collector) {
-	src := r.pol.Sources[slices.IndexFunc(r.pol.Sources, func(s policy.Source) bool { return s.Region == region })]
+func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, c *collector) {
+	region := src.Region
 	started := time.Now()
 	var q ecsx.InstanceQuery
 	if len(src.Selectors) == 0 {
