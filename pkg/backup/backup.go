@@ -147,6 +147,12 @@ func (r *run) recordAt(ctx context.Context, level slog.Level, action, result str
 	r.log.LogAttrs(ctx, level, action+" "+result, attrs...)
 }
 
+// fail logs a failed outcome and lists it under the summary's Failed.
+func (r *run) fail(ctx context.Context, c *collector, action string, it Item, err error, started time.Time) {
+	r.record(ctx, action, ResultFailed, it, err, started)
+	c.add("failed", it)
+}
+
 // failure turns a call error into a failed Item.
 func failure(it Item, err error) Item {
 	it.ErrorCode = ecsx.Code(err)

@@ -177,9 +177,7 @@ func (r *run) deleteOne(ctx context.Context, dec retention.Decision, referenced 
 		c.add("kept", it)
 		return false
 	default:
-		it = failure(it, err)
-		r.record(ctx, "delete", ResultFailed, it, err, started)
-		c.add("failed", it)
+		r.fail(ctx, c, "delete", failure(it, err), err, started)
 		return false
 	}
 	c.add("deleted", it)

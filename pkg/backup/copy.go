@@ -97,9 +97,7 @@ func (r *run) handleImage(ctx context.Context, ev events.ImageEvent, c *collecto
 	// image deleted or failed since is seen as such, not as missing).
 	imgs, err := r.ecs.DescribeImages(ctx, ev.Region, ecsx.ImageQuery{IDs: []string{ev.ImageID}, Statuses: ecsx.AllImageStatuses})
 	if err != nil {
-		it = failure(it, err)
-		r.record(ctx, "copy", ResultFailed, it, err, started)
-		c.add("failed", it)
+		r.fail(ctx, c, "copy", failure(it, err), err, started)
 		return ""
 	}
 	i := slices.IndexFunc(imgs, func(im ecsx.Image) bool { return im.ID == ev.ImageID })
@@ -123,8 +121,7 @@ func (r *run) handleImage(ctx context.Context, ev events.ImageEvent, c *collecto
 		if img.Status != ecsx.StatusAvailable {
 			// The event said Available but ECS does not (yet): retry later.
 			it.Reason, it.Retryable = "event says Available, ECS says "+img.Status, true
-			r.record(ctx, "copy", ResultFailed, it, nil, started)
-			c.add("failed", it)
+			r.fail(ctx, c, "copy", it, nil, started)
 			return ""
 		}
 		r.copyToDestinations(ctx, img, r.pol.Destinations, c)
@@ -166,9 +163,7 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 	existing, err := r.ecs.DescribeImages(ctx, dest.Region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
 		Tags: managedFilter(r.pol, map[string]string{policy.TagSourceImage: src.ID, policy.TagSourceRegion: src.Region})})
 	if err != nil {
-		it = failure(it, err)
-		r.record(ctx, "copy", ResultFailed, it, err, started)
-		c.add("failed", it)
+		r.fail(ctx, c, "copy", failure(it, err), err, started)
 		return
 	}
 	for _, im := range existing {
@@ -207,22 +202,18 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		return
 	}
 	id, err := r.ecs.CopyImage(ctx, src.Region, in)
-	switch code := ecsx.Code(err); {
-	case err == nil:
-		it.Image = id
-		r.record(ctx, "copy", ResultOK, it, nil, started)
-		c.add("copied", it)
-	case code == "OperationDenied.ImageCopyConflict" || code == "OperationDenied.ImageCopying":
-		// Another invocation is copying this image right now; the retry finds its copy.
+	if err != nil {
 		it = failure(it, err)
-		it.Retryable = true
-		r.record(ctx, "copy", ResultFailed, it, err, started)
-		c.add("failed", it)
-	default:
-		it = failure(it, err)
-		r.record(ctx, "copy", ResultFailed, it, err, started)
-		c.add("failed", it)
+		if code := ecsx.Code(err); code == "OperationDenied.ImageCopyConflict" || code == "OperationDenied.ImageCopying" {
+			// Another invocation is copying this image right now; the retry finds its copy.
+			it.Retryable = true
+		}
+		r.fail(ctx, c, "copy", it, err, started)
+		return
 	}
+	it.Image = id
+	r.record(ctx, "copy", ResultOK, it, nil, started)
+	c.add("copied", it)
 }
 
 // Reconcile copies every Available source image of the policy that some destination
@@ -330,8 +321,7 @@ func (r *run) syncCatalogs(ctx context.Context, dests []string, inv *inventory, 
 		if inv, err = r.inventory(ctx, policyRegions(r.pol)); err != nil {
 			it := failure(Item{Region: dests[0], Reason: "catalog: " + err.Error()}, err)
 			it.Retryable = true
-			r.record(ctx, "catalog", ResultFailed, it, err, time.Time{})
-			c.add("failed", it)
+			r.fail(ctx, c, "catalog", it, err, time.Time{})
 			return nil
 		}
 	}
@@ -342,8 +332,7 @@ func (r *run) syncCatalogs(ctx context.Context, dests []string, inv *inventory, 
 		it := Item{Region: dest, Reason: fmt.Sprintf("%d entries", len(entries))}
 		if err := r.Catalog.Sync(ctx, dest, r.pol.Name, entries, removeMissing); err != nil {
 			it.Reason, it.Retryable = "catalog sync: "+err.Error(), true
-			r.record(ctx, "catalog", ResultFailed, it, err, started)
-			c.add("failed", it)
+			r.fail(ctx, c, "catalog", it, err, started)
 			continue
 		}
 		r.record(ctx, "catalog", ResultOK, it, nil, started)

@@ -54,18 +54,14 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 	}
 	instances, err := r.ecs.DescribeInstances(ctx, region, q)
 	if err != nil {
-		it := failure(Item{Region: region, Reason: "list instances: " + err.Error()}, err)
-		r.record(ctx, "create", ResultFailed, it, err, started)
-		c.add("failed", it)
+		r.fail(ctx, c, "create", failure(Item{Region: region, Reason: "list instances: " + err.Error()}, err), err, started)
 		return
 	}
 	// One lookup per region finds every image already made for this slot.
 	existing, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
 		Tags: managedFilter(r.pol, map[string]string{policy.TagSlot: slot, policy.TagRole: policy.RoleSource})})
 	if err != nil {
-		it := failure(Item{Region: region, Reason: "list images of slot " + slot + ": " + err.Error()}, err)
-		r.record(ctx, "create", ResultFailed, it, err, started)
-		c.add("failed", it)
+		r.fail(ctx, c, "create", failure(Item{Region: region, Reason: "list images of slot " + slot + ": " + err.Error()}, err), err, started)
 		return
 	}
 	bySlot := map[string]ecsx.Image{}
@@ -150,8 +146,6 @@ func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instan
 		r.record(ctx, "create", ResultSkipped, it, err, started)
 		c.add("skipped", it)
 	default:
-		it = failure(it, err)
-		r.record(ctx, "create", ResultFailed, it, err, started)
-		c.add("failed", it)
+		r.fail(ctx, c, "create", failure(it, err), err, started)
 	}
 }
