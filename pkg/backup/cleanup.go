@@ -132,7 +132,7 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 			goneMu.Unlock()
 		}
 	})
-	sum.Kept, sum.Deleted, sum.Planned, sum.Failed = c.get("kept"), c.get("deleted"), c.get("planned"), c.get("failed")
+	sum.Kept, sum.Deleted, sum.Planned = c.get("kept"), c.get("deleted"), c.get("planned")
 	sum.SnapshotsLeft = c.get("snapshot-left")
 	for _, it := range c.get("snapshot-deleted") {
 		sum.SnapshotsDeleted = append(sum.SnapshotsDeleted, it.Region+"/"+it.Snapshot)
@@ -148,7 +148,7 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 		}
 	}
 	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), remaining, true, &c)
-	sum.Failed = c.get("failed")
+	sum.Failed = c.get("failed") // after the catalog sync, which may add failures
 	return sum, failedError("cleanup", retryableOnly(sum.Failed))
 }
 
