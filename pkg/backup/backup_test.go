@@ -185,8 +185,9 @@ func TestCreateSelectsAndSkips(t *testing.T) {
 				t.Errorf("%s: tag %s = %q, want %q", im.ID, k, im.Tags[k], v)
 			}
 		}
-		if im.Name != e.pol.ImageName(inst, "", src, "20261124") && !strings.HasPrefix(im.Name, "dr-"+inst) {
-			t.Errorf("%s: name %q does not follow the template", im.ID, im.Name)
+		names := map[string]string{"i-web1": "web 1", "i-db1": "db"} // as in newEnv
+		if want := e.pol.ImageName(inst, names[inst], src, "20261124"); im.Name != want {
+			t.Errorf("%s: name %q, want %q (the template)", im.ID, im.Name, want)
 		}
 	}
 	if n := len(e.records(map[string]string{"action": "create", "result": "ok", "policy": "prod-dr", "region": src})); n != 2 {
