@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,18 +181,8 @@ func (f *fakeECS) DescribeInstances(_ context.Context, region string, q ecsx.Ins
 		c.Tags = maps.Clone(in.Tags)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b ecsx.Instance) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b ecsx.Instance) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (f *fakeECS) DescribeImages(_ context.Context, region string, q ecsx.ImageQuery) ([]ecsx.Image, error) {
@@ -215,7 +206,7 @@ func (f *fakeECS) DescribeImages(_ context.Context, region string, q ecsx.ImageQ
 		c.Snapshots = slices.Clone(im.Snapshots)
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b ecsx.Image) int { return compareStrings(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b ecsx.Image) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
