@@ -155,12 +155,7 @@ func (p *Policy) validateSources(v *validator) map[string]bool {
 	}
 	for i, s := range p.Sources {
 		path := fmt.Sprintf("sources[%d]", i)
-		validateRegion(v, path+".region", s.Region)
-		if j, dup := seen[s.Region]; dup && s.Region != "" {
-			v.add(path+".region", "%q duplicates sources[%d].region", s.Region, j)
-		} else {
-			seen[s.Region] = i
-		}
+		validateListedRegion(v, "sources", i, s.Region, seen)
 		if len(s.InstanceIDs) == 0 && len(s.Selectors) == 0 {
 			v.add(path, "selects nothing (set instanceIds or selectors)")
 		}
@@ -197,12 +192,7 @@ func (p *Policy) validateDestinations(v *validator, sources map[string]bool) {
 	seen := map[string]int{}
 	for i, d := range p.Destinations {
 		path := fmt.Sprintf("destinations[%d]", i)
-		validateRegion(v, path+".region", d.Region)
-		if j, dup := seen[d.Region]; dup && d.Region != "" {
-			v.add(path+".region", "%q duplicates destinations[%d].region", d.Region, j)
-		} else {
-			seen[d.Region] = i
-		}
+		validateListedRegion(v, "destinations", i, d.Region, seen)
 		if d.Region != "" && sources[d.Region] {
 			v.add(path+".region", "%q is also a source region (a copy in the same region is no DR)", d.Region)
 		}
@@ -244,12 +234,21 @@ func (p *Policy) validateTemplate(v *validator) {
 	}
 }
 
-func validateRegion(v *validator, field, region string) {
+// validateListedRegion checks list[i].region: set, a known region, and not listed before
+// in the same list (seen maps each region to the index that first listed it).
+func validateListedRegion(v *validator, list string, i int, region string, seen map[string]int) {
+	field := fmt.Sprintf("%s[%d].region", list, i)
 	switch {
 	case region == "":
 		v.add(field, "is required")
+		return
 	case !ValidRegion(region):
 		v.add(field, "%q is not a valid region id", region)
+	}
+	if j, dup := seen[region]; dup {
+		v.add(field, "%q duplicates %s[%d].region", region, list, j)
+	} else {
+		seen[region] = i
 	}
 }
 
