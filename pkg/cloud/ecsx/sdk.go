@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -162,18 +163,18 @@ func (a *sdkAPI) prepare(ctx context.Context, region string) (*ecs.Client, func(
 	return a.acquire(region)
 }
 
-// sortedTags flattens a tag map in key order, so requests are deterministic.
-func sortedTags(m map[string]string) [][2]string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// sdkTags turns a tag map into the Tag.N list of one SDK request type, in key order so
+// requests are deterministic; nil (no Tag.N parameters) for no tags. Every action has its
+// own tag struct type with the same two fields, hence mk.
+func sdkTags[T any](m map[string]string, mk func(key, value string) T) *[]T {
+	if len(m) == 0 {
+		return nil
 	}
-	sort.Strings(keys)
-	out := make([][2]string, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, [2]string{k, m[k]})
+	out := make([]T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, mk(k, m[k]))
 	}
-	return out
+	return &out
 }
 
 const maxTags = 20
@@ -252,13 +253,7 @@ func (a *sdkAPI) describeInstancesChunk(ctx context.Context, c *ecs.Client, regi
 			b, _ := json.Marshal(ids) // InstanceIds is a JSON array in a string
 			req.InstanceIds = string(b)
 		}
-		if len(q.Tags) > 0 {
-			tags := []ecs.DescribeInstancesTag{}
-			for _, kv := range sortedTags(q.Tags) {
-				tags = append(tags, ecs.DescribeInstancesTag{Key: kv[0], Value: kv[1]})
-			}
-			req.Tag = &tags
-		}
+		req.Tag = sdkTags(q.Tags, func(k, v string) ecs.DescribeInstancesTag { return ecs.DescribeInstancesTag{Key: k, Value: v} })
 		resp, err := c.DescribeInstances(req)
 		if err != nil {
 			return nil, wrap(op, "", region, err)
@@ -310,13 +305,7 @@ func (a *sdkAPI) DescribeImages(ctx context.Context, region string, q ImageQuery
 		req.ImageId = strings.Join(q.IDs, ",") // comma list, unlike DescribeInstances
 		req.Status = strings.Join(q.Statuses, ",")
 		req.ImageName = q.Name
-		if len(q.Tags) > 0 {
-			tags := []ecs.DescribeImagesTag{}
-			for _, kv := range sortedTags(q.Tags) {
-				tags = append(tags, ecs.DescribeImagesTag{Key: kv[0], Value: kv[1]})
-			}
-			req.Tag = &tags
-		}
+		req.Tag = sdkTags(q.Tags, func(k, v string) ecs.DescribeImagesTag { return ecs.DescribeImagesTag{Key: k, Value: v} })
 		resp, err := c.DescribeImages(req)
 		if err != nil {
 			return nil, wrap(op, strings.Join(q.IDs, ","), region, err)
@@ -364,13 +353,7 @@ func (a *sdkAPI) CreateImage(ctx context.Context, region string, in CreateImageI
 	req.ImageName = in.Name
 	req.Description = in.Description
 	req.ClientToken = in.ClientToken
-	if len(in.Tags) > 0 {
-		tags := []ecs.CreateImageTag{}
-		for _, kv := range sortedTags(in.Tags) {
-			tags = append(tags, ecs.CreateImageTag{Key: kv[0], Value: kv[1]})
-		}
-		req.Tag = &tags
-	}
+	req.Tag = sdkTags(in.Tags, func(k, v string) ecs.CreateImageTag { return ecs.CreateImageTag{Key: k, Value: v} })
 	resp, err := c.CreateImage(req)
 	if err != nil {
 		return "", wrap(op, in.InstanceID, region, err)
@@ -405,13 +388,7 @@ func (a *sdkAPI) CopyImage(ctx context.Context, region string, in CopyImageInput
 		req.Encrypted = requests.NewBoolean(true)
 		req.KMSKeyId = in.KMSKeyID
 	}
-	if len(in.Tags) > 0 {
-		tags := []ecs.CopyImageTag{}
-		for _, kv := range sortedTags(in.Tags) {
-			tags = append(tags, ecs.CopyImageTag{Key: kv[0], Value: kv[1]})
-		}
-		req.Tag = &tags
-	}
+	req.Tag = sdkTags(in.Tags, func(k, v string) ecs.CopyImageTag { return ecs.CopyImageTag{Key: k, Value: v} })
 	resp, err := c.CopyImage(req)
 	if err != nil {
 		return "", wrap(op, res, region, err)
