@@ -70,35 +70,43 @@ func Provision(c sls.ClientInterface, cfg ProvisionConfig) ([]Step, error) {
 	}
 	var steps []Step
 	step := func(kind, name, outcome string) { steps = append(steps, Step{kind, name, outcome}) }
-
-	// project
-	if _, err := c.GetProject(cfg.Project); err != nil {
-		if !isNotFound(err) {
-			return steps, fmt.Errorf("obs: get project %s: %w", cfg.Project, err)
+	// ensure looks a resource up and, when SLS says it does not exist (404), creates it;
+	// create nil means "do not create": the missing resource is an error.
+	ensure := func(kind, name string, get, create func() error) error {
+		err := get()
+		switch {
+		case err == nil:
+			step(kind, name, "exists")
+			return nil
+		case !isNotFound(err):
+			return fmt.Errorf("obs: get %s %s: %w", kind, name, err)
+		case create == nil:
+			return fmt.Errorf("obs: %s %s does not exist; create it or ask for it to be created: %w", kind, name, err)
 		}
-		if !cfg.CreateProject {
-			return steps, fmt.Errorf("obs: project %s does not exist; create it or ask for it to be created: %w", cfg.Project, err)
+		if err := create(); err != nil {
+			return fmt.Errorf("obs: create %s %s: %w", kind, name, err)
 		}
-		if _, err := c.CreateProject(cfg.Project, "ECS image disaster recovery logs"); err != nil {
-			return steps, fmt.Errorf("obs: create project %s: %w", cfg.Project, err)
-		}
-		step("project", cfg.Project, "created")
-	} else {
-		step("project", cfg.Project, "exists")
+		step(kind, name, "created")
+		return nil
 	}
 
-	// logstore
-	if _, err := c.GetLogStore(cfg.Project, cfg.Logstore); err != nil {
-		if !isNotFound(err) {
-			return steps, fmt.Errorf("obs: get logstore %s: %w", cfg.Logstore, err)
+	var createProject func() error
+	if cfg.CreateProject {
+		createProject = func() error {
+			_, err := c.CreateProject(cfg.Project, "ECS image disaster recovery logs")
+			return err
 		}
-		ls := &sls.LogStore{Name: cfg.Logstore, TTL: cfg.TTLDays, ShardCount: cfg.Shards, AutoSplit: true, MaxSplitShard: 64, AppendMeta: true}
-		if err := c.CreateLogStoreV2(cfg.Project, ls); err != nil {
-			return steps, fmt.Errorf("obs: create logstore %s: %w", cfg.Logstore, err)
-		}
-		step("logstore", cfg.Logstore, "created")
-	} else {
-		step("logstore", cfg.Logstore, "exists")
+	}
+	if err := ensure("project", cfg.Project, func() error { _, err := c.GetProject(cfg.Project); return err }, createProject); err != nil {
+		return steps, err
+	}
+	if err := ensure("logstore", cfg.Logstore,
+		func() error { _, err := c.GetLogStore(cfg.Project, cfg.Logstore); return err },
+		func() error {
+			return c.CreateLogStoreV2(cfg.Project, &sls.LogStore{Name: cfg.Logstore, TTL: cfg.TTLDays, ShardCount: cfg.Shards,
+				AutoSplit: true, MaxSplitShard: 64, AppendMeta: true})
+		}); err != nil {
+		return steps, err
 	}
 
 	// index
@@ -124,30 +132,20 @@ func Provision(c sls.ClientInterface, cfg ProvisionConfig) ([]Step, error) {
 		}
 	}
 
-	// dashboard
-	if _, err := c.GetDashboard(cfg.Project, cfg.Dashboard); err != nil {
-		if !isNotFound(err) {
-			return steps, fmt.Errorf("obs: get dashboard %s: %w", cfg.Dashboard, err)
-		}
-		if err := c.CreateDashboard(cfg.Project, DashboardConfig(cfg.Project, cfg.Logstore, cfg.Dashboard)); err != nil {
-			return steps, fmt.Errorf("obs: create dashboard %s: %w", cfg.Dashboard, err)
-		}
-		step("dashboard", cfg.Dashboard, "created")
-	} else {
-		step("dashboard", cfg.Dashboard, "exists")
+	// An existing dashboard or alert is left alone: an operator may have tuned it.
+	if err := ensure("dashboard", cfg.Dashboard,
+		func() error { _, err := c.GetDashboard(cfg.Project, cfg.Dashboard); return err },
+		func() error {
+			return c.CreateDashboard(cfg.Project, DashboardConfig(cfg.Project, cfg.Logstore, cfg.Dashboard))
+		}); err != nil {
+		return steps, err
 	}
-
-	// alert
-	if _, err := c.GetAlert(cfg.Project, cfg.Alert); err != nil {
-		if !isNotFound(err) {
-			return steps, fmt.Errorf("obs: get alert %s: %w", cfg.Alert, err)
-		}
-		if err := c.CreateAlert(cfg.Project, AlertConfig(cfg.Project, cfg.Logstore, cfg.Region, cfg.Alert, cfg.Dashboard)); err != nil {
-			return steps, fmt.Errorf("obs: create alert %s: %w", cfg.Alert, err)
-		}
-		step("alert", cfg.Alert, "created")
-	} else {
-		step("alert", cfg.Alert, "exists")
+	if err := ensure("alert", cfg.Alert,
+		func() error { _, err := c.GetAlert(cfg.Project, cfg.Alert); return err },
+		func() error {
+			return c.CreateAlert(cfg.Project, AlertConfig(cfg.Project, cfg.Logstore, cfg.Region, cfg.Alert, cfg.Dashboard))
+		}); err != nil {
+		return steps, err
 	}
 	return steps, nil
 }
