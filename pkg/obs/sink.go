@@ -156,11 +156,16 @@ func (s *Sink) add(t time.Time, cs []content) {
 	}
 	s.mu.Lock()
 	s.buf = append(s.buf, l)
+	s.dropOldestLocked()
+	s.mu.Unlock()
+}
+
+// dropOldestLocked keeps the newest maxBuffered records and counts the rest as dropped.
+func (s *Sink) dropOldestLocked() {
 	if over := len(s.buf) - s.maxBuffered; over > 0 {
 		s.buf = s.buf[over:]
 		s.dropped += over
 	}
-	s.mu.Unlock()
 }
 
 // Flush sends every buffered record with PutLogs, in batches of at most 4096 logs. It
@@ -245,10 +250,7 @@ func (s *Sink) requeue(batches [][]*sls.Log) {
 	}
 	s.mu.Lock()
 	s.buf = append(back, s.buf...)
-	if over := len(s.buf) - s.maxBuffered; over > 0 {
-		s.buf = s.buf[over:]
-		s.dropped += over
-	}
+	s.dropOldestLocked()
 	s.mu.Unlock()
 }
 
