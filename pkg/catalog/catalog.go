@@ -73,6 +73,15 @@ func (e *CorruptError) Error() string {
 
 func (e *CorruptError) Unwrap() error { return e.Err }
 
+// corruptError names the corrupt generations (newest first) of a bucket.
+func corruptError(bucket string, bad []corruptObject) *CorruptError {
+	ce := &CorruptError{Bucket: bucket, Err: bad[0].err}
+	for _, c := range bad {
+		ce.Keys = append(ce.Keys, c.key)
+	}
+	return ce
+}
+
 // document is the JSON of one generation.
 type document struct {
 	Schema     int       `json:"schema"`
@@ -210,9 +219,7 @@ func (w *Writer) now() time.Time {
 // quarantine logs each corrupt generation and copies it aside (create-only, so the first
 // copy is kept) before a newer generation supersedes it and garbage collection removes it.
 func (w *Writer) quarantine(ctx context.Context, policy string, bad []corruptObject, done map[uint64]bool) *CorruptError {
-	ce := &CorruptError{Bucket: w.bucket, Err: bad[0].err}
 	for _, c := range bad {
-		ce.Keys = append(ce.Keys, c.key)
 		if done[c.gen] {
 			continue
 		}
@@ -224,7 +231,7 @@ func (w *Writer) quarantine(ctx context.Context, policy string, bad []corruptObj
 			w.log.Warn("catalog quarantine copy failed", "bucket", w.bucket, "key", qkey, "error", err.Error())
 		}
 	}
-	return ce
+	return corruptError(w.bucket, bad)
 }
 
 // collect deletes generations more than Keep behind newest. Failures only leave extra
@@ -263,11 +270,7 @@ func Read(ctx context.Context, s ossx.Store, bucket, policy string) ([]Entry, er
 			return nil, fmt.Errorf("catalog: read %s: %w", policy, err)
 		}
 		if len(st.corrupt) > 0 {
-			ce := &CorruptError{Bucket: bucket, Err: st.corrupt[0].err}
-			for _, c := range st.corrupt {
-				ce.Keys = append(ce.Keys, c.key)
-			}
-			return st.entries, ce
+			return st.entries, corruptError(bucket, st.corrupt)
 		}
 		return st.entries, nil
 	}
