@@ -211,6 +211,12 @@ func TestIsRetryable(t *testing.T) {
 
 	_, _, notFound := s.Get(context.Background(), "bkt", "anything")
 
+	// Without these, a Get that wrongly succeeded would give a nil error, which is "not
+	// retryable" too, and the rows below would pass for the wrong reason.
+	if injected == nil || !errors.Is(cancelled, context.Canceled) || !errors.Is(notFound, ErrNotFound) {
+		t.Fatalf("setup: injected %v, cancelled %v, not found %v", injected, cancelled, notFound)
+	}
+
 	tests := []struct {
 		name string
 		err  error
