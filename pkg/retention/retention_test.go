@@ -453,6 +453,7 @@ func TestPlanOrderAndDeterminism(t *testing.T) {
 		img("m-0", "2026-11-21T02:00:00Z"),
 	}
 	want := []string{"m-1", "m-2", "m-0", "m-3", "m-9"} // cn-hangzhou/i-1, cn-hangzhou/i-2, cn-shanghai
+	input := slices.Clone(images)
 	pol := testPolicy("UTC", policy.RetentionRule{KeepLast: 1})
 	base := PlanCleanup(images, pol, ts("2026-11-23T00:00:00Z"))
 	var ids []string
@@ -476,8 +477,8 @@ func TestPlanOrderAndDeterminism(t *testing.T) {
 			t.Fatalf("plan depends on input order:\n%v\n%v", got, base)
 		}
 	}
-	if !reflect.DeepEqual(images[0].ID, "m-3") {
-		t.Error("PlanCleanup reordered its input")
+	if !reflect.DeepEqual(images, input) {
+		t.Errorf("PlanCleanup changed its input:\n%v\nwant %v", images, input)
 	}
 }
 
