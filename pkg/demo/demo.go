@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/app"
+	"github.com/ecsdr/ecs-image-dr/pkg/backup"
 	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
@@ -517,40 +519,11 @@ func (d *driver) printInvocations(from int) int {
 	return len(invs)
 }
 
-// result mirrors the JSON a function returns (pkg/app.Result), decoded loosely.
-type result struct {
-	Kind   string `json:"kind"`
-	Note   string `json:"note"`
-	Create *struct {
-		Slot    string `json:"slot"`
-		Started []item `json:"started"`
-		Skipped []item `json:"skipped"`
-		Failed  []item `json:"failed"`
-	} `json:"create"`
-	Copy *struct {
-		Rejected      []item   `json:"rejected"`
-		Copied        []item   `json:"copied"`
-		Skipped       []item   `json:"skipped"`
-		Failed        []item   `json:"failed"`
-		CatalogSynced []string `json:"catalogSynced"`
-	} `json:"copy"`
-	Cleanup *struct {
-		Kept             []item   `json:"kept"`
-		Deleted          []item   `json:"deleted"`
-		Failed           []item   `json:"failed"`
-		SnapshotsDeleted []string `json:"snapshotsDeleted"`
-		SnapshotsLeft    []item   `json:"snapshotsLeft"`
-	} `json:"cleanup"`
-}
-
-type item struct {
-	Region      string `json:"region"`
-	Instance    string `json:"instance"`
-	Image       string `json:"image"`
-	SourceImage string `json:"sourceImage"`
-	Reason      string `json:"reason"`
-	ErrorCode   string `json:"errorCode"`
-}
+// result is what a function returns (its JSON response), and item one decision in it.
+type (
+	result = app.Result
+	item   = backup.Item
+)
 
 func summarize(inv fc.Invocation) string {
 	if inv.Status != fc.StatusOK {
