@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
+	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
+	"github.com/ecsdr/ecs-image-dr/pkg/obs"
+	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 	"github.com/ecsdr/ecs-image-dr/pkg/sconfig"
 )
 
@@ -91,16 +95,8 @@ func run(ctx context.Context, out io.Writer, addr, seedPath string, speed float6
 	fmt.Fprintf(out, "AccessKeySecret: %s\n", cred.AccessKeySecret)
 
 	if sfile != "" {
-		envs := localEnv(srv)
-		p, err := sconfig.Load(sfile, envs, map[string]string{"AccountID": cred.AccountID})
-		if err != nil {
+		if err := deploy(ctx, out, srv, sfile, environ(os.Environ())); err != nil {
 			return err
-		}
-		if err := srv.Deploy(p, filepath.Dir(sfile), envs); err != nil {
-			return err
-		}
-		for _, f := range p.Functions {
-			fmt.Fprintf(out, "function %s deployed (%d triggers)\n", f.Name, len(f.Triggers))
 		}
 	}
 
@@ -109,12 +105,61 @@ func run(ctx context.Context, out io.Writer, addr, seedPath string, speed float6
 	return nil
 }
 
-// localEnv points the functions' endpoints at the local cloud.
-func localEnv(srv *localcloud.Server) map[string]string {
-	return map[string]string{
+// deploy runs the s.yaml project on the local cloud. ${env()} in s.yaml resolves from the
+// caller's environment (DR_POLICY, DR_SLS_PROJECT…), with the endpoints pointed at the
+// local cloud. What `s deploy` leaves to the operator is provisioned too: the SLS project
+// and logstore the functions log to, and the catalog bucket of each DR region of an
+// inline DR_POLICY.
+func deploy(ctx context.Context, out io.Writer, srv *localcloud.Server, sfile string, env map[string]string) error {
+	local := map[string]string{
 		"DR_ECS_ENDPOINT": srv.Addr(),
 		"DR_ECS_SCHEME":   "HTTP",
 		"DR_OSS_ENDPOINT": srv.URL(),
 		"DR_SLS_ENDPOINT": srv.Addr(),
 	}
+	for k, v := range local {
+		env[k] = v
+	}
+	cred := srv.Credential()
+	p, err := sconfig.Load(sfile, env, map[string]string{"AccountID": cred.AccountID})
+	if err != nil {
+		return err
+	}
+	if err := srv.Deploy(p, filepath.Dir(sfile), local); err != nil {
+		return err
+	}
+	for _, f := range p.Functions {
+		fmt.Fprintf(out, "function %s deployed (%d triggers)\n", f.Name, len(f.Triggers))
+	}
+	if len(p.Functions) == 0 {
+		return nil
+	}
+	fenv := p.Functions[0].Env
+	if project, logstore := fenv["DR_SLS_PROJECT"], fenv["DR_SLS_LOGSTORE"]; project != "" && logstore != "" {
+		srv.SLS.EnsureProject(project, p.Functions[0].Region)
+		if _, err := obs.Provision(lcsls.NewSDKClient(srv.Addr(), cred),
+			obs.ProvisionConfig{Project: project, Logstore: logstore, Region: p.Functions[0].Region}); err != nil {
+			return fmt.Errorf("provision sls %s/%s: %w", project, logstore, err)
+		}
+		fmt.Fprintf(out, "SLS project %s, logstore %s ready\n", project, logstore)
+	}
+	if pol, err := policy.Parse([]byte(fenv["DR_POLICY"])); err == nil {
+		for _, r := range pol.DestinationRegions() {
+			// An existing bucket is fine: the local cloud may have been seeded already.
+			if err := srv.OSS.CreateBucket(pol.CatalogBucket(r), r); err == nil {
+				fmt.Fprintf(out, "catalog bucket %s created in %s\n", pol.CatalogBucket(r), r)
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+func environ(kv []string) map[string]string {
+	m := make(map[string]string, len(kv))
+	for _, e := range kv {
+		if k, v, ok := strings.Cut(e, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }

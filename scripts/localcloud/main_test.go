@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
+	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 )
 
 type syncBuf struct {
@@ -73,5 +76,63 @@ func TestRunRefusesBadSeedAndStart(t *testing.T) {
 	}
 	if err := run(context.Background(), io.Discard, "127.0.0.1:0", "", 1, "yesterday", false, "", log); err == nil || !strings.Contains(err.Error(), "-start") {
 		t.Errorf("bad start: %v", err)
+	}
+}
+
+// -s s.yaml: the project's functions and triggers are deployed from the environment, and
+// what s deploy leaves to the operator (SLS logstore, catalog buckets) is provisioned.
+func TestDeployProvisionsFromTheEnvironment(t *testing.T) {
+	policyYAML, err := os.ReadFile("../../pkg/demo/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The binaries are started on first invoke, so the code directory may be empty here.
+	dir := t.TempDir()
+	sy, err := os.ReadFile("../../s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fn := range []string{"create-image", "copy-image", "cleanup"} {
+		if err := os.MkdirAll(filepath.Join(dir, "dist", fn), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "dist", fn, "main"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "s.yaml"), sy, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := localcloud.New(localcloud.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	out := &syncBuf{}
+	env := map[string]string{"DR_POLICY": string(policyYAML), "DR_SLS_PROJECT": "dr-local"}
+	if err := deploy(context.Background(), out, srv, filepath.Join(dir, "s.yaml"), env); err != nil {
+		t.Fatalf("deploy: %v\n%s", err, out)
+	}
+	if got := len(srv.FC.Functions()); got != 3 {
+		t.Errorf("%d functions deployed, want 3", got)
+	}
+	if got := len(srv.Timers.Triggers()); got != 3 {
+		t.Errorf("%d timer triggers, want 3 (create, reconcile, cleanup)", got)
+	}
+	spec, ok := srv.FC.Function("ecs-image-dr-create-image")
+	if !ok || spec.Env["DR_ECS_ENDPOINT"] != srv.Addr() || spec.Env["DR_SLS_PROJECT"] != "dr-local" || spec.Env["DR_POLICY"] != string(policyYAML) {
+		t.Errorf("create-image env not resolved from the environment and the local endpoints: %v", spec.Env)
+	}
+	stores, err := lcsls.NewSDKClient(srv.Addr(), srv.Credential()).ListLogStore("dr-local")
+	if err != nil || len(stores) != 1 || stores[0] != "ecs-image-dr" {
+		t.Errorf("SLS logstore not provisioned: %v %v", stores, err)
+	}
+	for _, b := range []string{"demo-dr-catalog-cn-beijing", "demo-dr-catalog-cn-shenzhen"} {
+		if err := srv.OSS.CreateBucket(b, "cn-beijing"); err == nil {
+			t.Errorf("catalog bucket %s was not created", b)
+		}
 	}
 }
