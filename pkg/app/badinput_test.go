@@ -14,6 +14,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/app"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+	"github.com/ecsdr/ecs-image-dr/pkg/testutil"
 )
 
 // countingCloud stands in for every endpoint (ECS, OSS) and counts the requests it gets:
@@ -129,7 +130,7 @@ func TestBadInputIsRefusedBeforeAnyCloudCall(t *testing.T) {
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			stdout := &lockedBuffer{}
+			stdout := &testutil.Buffer{}
 			h := app.New(tt.fn, func(k string) string { return env[k] }, stdout)
 			ctx := withCreds()
 			if tt.noCreds {
@@ -177,7 +178,7 @@ func TestBadInputIsRefusedBeforeAnyCloudCall(t *testing.T) {
 					wantReqID = ""
 				}
 				n := 0
-				for _, r := range stdout.records(t) {
+				for _, r := range stdout.JSONLines(t) {
 					if r["msg"] == tt.wantLog && r["function"] == string(tt.fn) && r["request_id"] == wantReqID {
 						n++
 						// The error text goes under "error", the key the SLS index has (obs.IndexConfig).

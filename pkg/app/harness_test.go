@@ -5,13 +5,11 @@ package app_test
 // through the official SDKs over HTTP to the local cloud on 127.0.0.1.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+	"github.com/ecsdr/ecs-image-dr/pkg/testutil"
 )
 
 // shanghai is the policies' timezone. China has had no DST since 1991, so a fixed zone is
@@ -35,48 +34,13 @@ func at(n, hh, mm int) time.Time {
 	return time.Date(2026, 11, n, hh, mm, 0, 0, shanghai)
 }
 
-// lockedBuffer is the stdout handed to app.New: the handler logs from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// records decodes the JSON lines written so far.
-func (l *lockedBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("stdout line is not JSON: %v: %q", err, line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // cloud is a running local cloud plus the three function handlers configured against it.
 type cloud struct {
 	t      *testing.T
 	srv    *localcloud.Server
 	clock  *core.Clock
 	env    map[string]string
-	stdout *lockedBuffer
+	stdout *testutil.Buffer
 
 	hmu      sync.Mutex
 	handlers map[app.Function]*app.Handler
@@ -109,7 +73,7 @@ func newCloud(t *testing.T, opts cloudOptions) *cloud {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	c := &cloud{t: t, srv: srv, clock: clock, stdout: &lockedBuffer{}, handlers: map[app.Function]*app.Handler{}}
+	c := &cloud{t: t, srv: srv, clock: clock, stdout: &testutil.Buffer{}, handlers: map[app.Function]*app.Handler{}}
 	c.env = map[string]string{
 		app.EnvECSEndpoint: srv.Addr(),
 		app.EnvECSScheme:   "HTTP",

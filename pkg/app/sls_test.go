@@ -205,7 +205,7 @@ func TestSLSOutageDoesNotFailTheInvocation(t *testing.T) {
 				t.Errorf("%d records reached SLS", n)
 			}
 			failures := 0
-			for _, r := range c.stdout.records(t) {
+			for _, r := range c.stdout.JSONLines(t) {
 				if r["msg"] != "obs: sending records to SLS failed" {
 					continue
 				}

@@ -16,6 +16,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	localoss "github.com/ecsdr/ecs-image-dr/pkg/localcloud/oss"
+	"github.com/ecsdr/ecs-image-dr/pkg/testutil"
 )
 
 const bkt = "prod-dr-catalog-cn-shanghai"
@@ -268,23 +269,6 @@ func TestInvalidInputWritesNothing(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestCorruptObjectIsReportedAndRebuilt(t *testing.T) {
 	t.Parallel()
 	garbage := []byte(`{"schema":1,"policy":"prod","generation":2,"entries":[{"instanceId":`)
@@ -300,7 +284,7 @@ func TestCorruptObjectIsReportedAndRebuilt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t)
-			var logs lockedBuffer
+			var logs testutil.Buffer
 			w := f.writer(slog.New(slog.NewTextHandler(&logs, nil)))
 			ctx := context.Background()
 			if tc.seedGood {

@@ -1,10 +1,7 @@
 package obs_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,7 +10,6 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +17,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	localsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 	"github.com/ecsdr/ecs-image-dr/pkg/obs"
+	"github.com/ecsdr/ecs-image-dr/pkg/testutil"
 )
 
 const (
@@ -59,35 +56,6 @@ func cred() core.Credential {
 	return core.Credential{AccessKeyID: core.DefaultAccessKeyID, AccessKeySecret: core.DefaultAccessKeySecret}
 }
 
-// syncBuffer is a bytes.Buffer safe for the handler's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines decodes the JSON lines written so far.
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(s.b.Bytes()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("stdout line %q is not JSON: %v", sc.Text(), err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 func slsConfig(endpoint string) obs.SLSConfig {
 	return obs.SLSConfig{
 		Endpoint: endpoint, Project: proj, Logstore: store, Topic: "create-image", Source: "fc-instance-1",
@@ -121,7 +89,7 @@ func TestRecordsReachSLS(t *testing.T) {
 				sts := l.env.Creds.IssueSTS(core.DefaultAccountID, time.Hour)
 				cfg.AccessKeyID, cfg.AccessKeySecret, cfg.SecurityToken = sts.AccessKeyID, sts.AccessKeySecret, sts.SecurityToken
 			}
-			var out syncBuffer
+			var out testutil.Buffer
 			log, sink, err := obs.New(&out, slog.LevelInfo, cfg)
 			if err != nil {
 				t.Fatalf("new: %v", err)
@@ -179,7 +147,7 @@ func TestRecordsReachSLS(t *testing.T) {
 				t.Fatalf("grouped record: %v, %v", resp, err)
 			}
 
-			lines := out.lines(t)
+			lines := out.JSONLines(t)
 			if len(lines) != 2 || lines[0]["msg"] != "image created" || lines[0][obs.KeyDuration] != float64(1500) ||
 				lines[0]["access_key_secret"] != "[REDACTED]" || lines[0]["detail"].(map[string]any)["zone"] != "cn-hangzhou-h" {
 				t.Fatalf("stdout lines: %v", lines)
@@ -191,7 +159,7 @@ func TestRecordsReachSLS(t *testing.T) {
 func TestFlushBatches(t *testing.T) {
 	t.Parallel()
 	l := newLocalSLS(t)
-	log, sink, err := obs.New(&syncBuffer{}, slog.LevelInfo, slsConfig(l.addr))
+	log, sink, err := obs.New(&testutil.Buffer{}, slog.LevelInfo, slsConfig(l.addr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +245,7 @@ func TestFlushFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var out syncBuffer
+			var out testutil.Buffer
 			log, sink, err := obs.New(&out, slog.LevelInfo, tt.setup(t))
 			if err != nil {
 				t.Fatal(err)
@@ -302,13 +270,13 @@ func TestFlushFailures(t *testing.T) {
 			if n := sink.Pending(); n != 0 {
 				t.Fatalf("failed batch should be dropped, %d pending", n)
 			}
-			lines := out.lines(t)
+			lines := out.JSONLines(t)
 			last := lines[len(lines)-1]
 			if last["level"] != "ERROR" || last["msg"] != "obs: sending records to SLS failed" || last[obs.KeyErrorCode] != tt.code ||
 				last["records_failed"] != float64(2) || !strings.Contains(last["error"].(string), tt.message) {
 				t.Fatalf("stdout failure record: %v", last)
 			}
-			if strings.Contains(out.b.String(), "wrong") {
+			if strings.Contains(out.String(), "wrong") {
 				t.Fatal("the secret leaked to stdout")
 			}
 		})
@@ -326,7 +294,7 @@ func TestFlushHonoursContext(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) })
-	var out syncBuffer
+	var out testutil.Buffer
 	log, sink, err := obs.New(&out, slog.LevelInfo, slsConfig(srv.Listener.Addr().String()))
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +323,7 @@ func TestBufferCap(t *testing.T) {
 	l := newLocalSLS(t)
 	cfg := slsConfig(l.addr)
 	cfg.MaxBuffered = 10
-	var out syncBuffer
+	var out testutil.Buffer
 	log, sink, err := obs.New(&out, slog.LevelInfo, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +343,7 @@ func TestBufferCap(t *testing.T) {
 
 func TestStdoutOnly(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testutil.Buffer
 	log, sink, err := obs.New(&out, slog.LevelDebug, obs.SLSConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -388,14 +356,14 @@ func TestStdoutOnly(t *testing.T) {
 	if err := nilSink.Flush(context.Background()); err != nil {
 		t.Fatalf("nil sink flush: %v", err)
 	}
-	if lines := out.lines(t); len(lines) != 1 || lines[0][obs.KeyFunction] != "cleanup" || lines[0]["level"] != "DEBUG" {
+	if lines := out.JSONLines(t); len(lines) != 1 || lines[0][obs.KeyFunction] != "cleanup" || lines[0]["level"] != "DEBUG" {
 		t.Fatalf("stdout: %v", lines)
 	}
 }
 
 func TestConfigErrors(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testutil.Buffer
 	log, sink, err := obs.New(&out, slog.LevelInfo, obs.SLSConfig{Project: "p", Endpoint: "x"})
 	if err == nil || !strings.Contains(err.Error(), "Logstore") || !strings.Contains(err.Error(), "AccessKeyID") || !strings.Contains(err.Error(), "AccessKeySecret") {
 		t.Fatalf("err = %v, want the missing fields named", err)
@@ -405,7 +373,7 @@ func TestConfigErrors(t *testing.T) {
 	if sink == nil || sink.Flush(context.Background()) != nil {
 		t.Fatal("sink should be a no-op")
 	}
-	if lines := out.lines(t); len(lines) != 1 || lines[0]["msg"] != "config broken" {
+	if lines := out.JSONLines(t); len(lines) != 1 || lines[0]["msg"] != "config broken" {
 		t.Fatalf("stdout: %v", lines)
 	}
 }

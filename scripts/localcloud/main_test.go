@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -10,25 +9,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
 	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
+	"github.com/ecsdr/ecs-image-dr/pkg/testutil"
 )
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestRunPrintsEndpointAndKeysAndServes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuf{}
+	out := &testutil.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, out, "127.0.0.1:0", "", 60, "2026-11-01T00:00:00Z", false, "", slog.New(slog.DiscardHandler))
@@ -111,7 +102,7 @@ func TestDeployProvisionsFromTheEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	out := &syncBuf{}
+	out := &testutil.Buffer{}
 	env := map[string]string{"DR_POLICY": string(policyYAML), "DR_SLS_PROJECT": "dr-local"}
 	if err := deploy(context.Background(), out, srv, filepath.Join(dir, "s.yaml"), env); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)

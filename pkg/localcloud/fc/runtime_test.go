@@ -13,12 +13,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/testutil"
 )
 
 // fnDir holds testdata/fn built once for the whole test binary as "main".
@@ -43,33 +44,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	env *core.Env
 	rt  *Runtime
-	out *syncBuffer
+	out *testutil.Buffer
 }
 
 func newFixture(t *testing.T, specs ...FunctionSpec) *fixture {
 	t.Helper()
 	env := core.NewEnv(core.NewManualClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)), nil)
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	rt := New(env, Options{Stdout: out, RetryBackoff: 5 * time.Millisecond, StopGrace: 500 * time.Millisecond})
 	t.Cleanup(func() {
 		if err := rt.Close(); err != nil {
