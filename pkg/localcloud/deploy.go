@@ -50,9 +50,13 @@ func (s *Server) Deploy(p *sconfig.Project, baseDir string, env map[string]strin
 					return fmt.Errorf("deploy %s: trigger %s: %w", f.Resource, t.Name, err)
 				}
 			case "eventbridge":
+				// A disabled trigger's pattern is still checked: a bad s.yaml is refused at start-up.
 				pat, err := eventbridge.CompilePattern(t.Pattern)
 				if err != nil {
 					return fmt.Errorf("deploy %s: trigger %s: %w", f.Resource, t.Name, err)
+				}
+				if !t.Enabled {
+					continue
 				}
 				fn, source := f.Name, "eventbridge:"+t.Name
 				rule := eventbridge.Rule{
@@ -61,9 +65,6 @@ func (s *Server) Deploy(p *sconfig.Project, baseDir string, env map[string]strin
 						_, err := s.FC.InvokeAsync(fn, payload, source)
 						return err
 					},
-				}
-				if !t.Enabled {
-					continue
 				}
 				if err := s.Bridge.AddRule(rule); err != nil {
 					return fmt.Errorf("deploy %s: trigger %s: %w", f.Resource, t.Name, err)
