@@ -156,10 +156,24 @@ func TestControlEndpoints(t *testing.T) {
 	if _, err := ec.DescribeRegions(sdkecs.CreateDescribeRegionsRequest()); err != nil {
 		t.Fatalf("after the one injected failure: %v", err)
 	}
+	req := sdkecs.CreateCreateImageRequest()
+	req.InstanceId, req.ImageName = "i-hz-web-1", "control-check"
+	created, err := ec.CreateImage(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The control view shows every status, unlike DescribeImages' default of Available.
 	code, body := do("GET", "/_localcloud/ecs/images?region=cn-hangzhou", "")
-	var imgs []map[string]any
+	var imgs []struct{ ID, Status string }
 	if code != 200 || json.Unmarshal([]byte(body), &imgs) != nil {
 		t.Fatalf("images: %d %s", code, body)
+	}
+	found := false
+	for _, im := range imgs {
+		found = found || (im.ID == created.ImageId && im.Status == "Creating")
+	}
+	if !found {
+		t.Fatalf("control view lacks the Creating image %s: %s", created.ImageId, body)
 	}
 	if code, body := do("PUT", "/_localcloud/eventbridge/delivery", `{"drop":1,"delay":"5ms","seed":3}`); code != 200 {
 		t.Fatalf("set delivery: %d %s", code, body)
