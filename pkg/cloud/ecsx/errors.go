@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
+	"syscall"
 
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
 )
@@ -148,11 +150,19 @@ func IsNotFound(err error) bool {
 }
 
 // IsRetryable reports whether the same call may succeed later: throttling, service
-// unavailability, internal errors, any 5xx without a permanent code, and transport errors
-// (connection refused, reset, timeouts). Quota, validation, status and signature errors are
-// permanent. Context cancellation is not retryable.
+// unavailability, internal errors, any 5xx without a permanent code, and transport errors:
+// connection refused or reset, an unexpected EOF, and per-request connect/read timeouts
+// (the SDK's own http.Client timeout, which errors.Is also matches with
+// context.DeadlineExceeded since it wraps it). Quota, validation, status and signature
+// errors are permanent.
+//
+// The caller's own context ending is not retryable: context.Canceled anywhere in the
+// chain, and a bare context.DeadlineExceeded that no transport error wraps (the adapter
+// returns ctx.Err() as is when the invocation's context ends). A transport error cannot
+// always say whether the request's own timeout or the caller's deadline fired; callers
+// that hold the context use Retryable, which also checks ctx.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	code := Code(err)
@@ -166,7 +176,58 @@ func IsRetryable(err error) bool {
 	case httpStatus(err) > 0:
 		return false
 	}
+	return isTransport(err)
+}
+
+// Retryable is IsRetryable for a caller holding the invocation's context: once ctx has
+// ended nothing is retryable, whatever the error says, because the invocation is over.
+func Retryable(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && IsRetryable(err)
+}
+
+// IsTimeout reports a per-request timeout (connect or read) of one call, as opposed to the
+// caller's context ending.
+func IsTimeout(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if Code(err) == "SDK.TimeoutError" {
+		return true
+	}
+	var ne net.Error
+	return isTransport(err) && errors.As(err, &ne) && ne.Timeout()
+}
+
+// isTransport reports an error of the connection rather than of the service: a *url.Error
+// (what http.Client returns for every transport failure, timeouts included), a net.Error,
+// a reset/refused/aborted/broken connection, or a response cut short.
+func isTransport(err error) bool {
 	var ue *url.Error
 	var ne net.Error
-	return errors.As(err, &ue) || errors.As(err, &ne)
+	switch {
+	case errors.As(err, &ue):
+		return true
+	case errors.As(err, &ne) && error(ne) != context.DeadlineExceeded:
+		// context.DeadlineExceeded is itself a net.Error; alone it is the caller's deadline.
+		return true
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	}
+	return false
+}
+
+// IsQuotaExceeded reports a quota refusal (QuotaExceed.Image, QuotaExceed.Snapshot,
+// QuotaExceed.ImageCopy…): permanent for the run, and the next call in that region would
+// be refused the same way.
+func IsQuotaExceeded(err error) bool {
+	return err != nil && strings.HasPrefix(Code(err), "QuotaExceed")
+}
+
+// IsDuplicateName reports InvalidImageName.Duplicated (CreateImage, CopyImage): an image
+// of that name already exists in the region. Our names are deterministic, so the caller
+// looks the image up and adopts it when its tags prove it ours.
+func IsDuplicateName(err error) bool {
+	return err != nil && Code(err) == "InvalidImageName.Duplicated"
 }

@@ -2,6 +2,7 @@ package ecsx
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 )
 
@@ -9,8 +10,13 @@ import (
 type RetryConfig struct {
 	// Attempts is the total number of tries per call (default 5).
 	Attempts int
-	// Base is the first back-off (default 500 ms); it doubles per retry up to Max (default 20 s).
+	// Base is the first back-off ceiling (default 500 ms); it doubles per retry up to Max
+	// (default 20 s). The wait itself is full jitter: uniform in [0, ceiling], so many
+	// invocations throttled together do not retry in lockstep.
 	Base, Max time.Duration
+	// Jitter returns a duration uniform in [0, d] (default math/rand/v2); tests inject a
+	// deterministic one (e.g. the identity, which turns jitter off).
+	Jitter func(d time.Duration) time.Duration
 	// Sleep waits d or until ctx ends (default: a timer); tests inject a recorder.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
@@ -56,11 +62,22 @@ func WithRetry(api API, cfg RetryConfig) API {
 	if cfg.Sleep == nil {
 		cfg.Sleep = SleepContext
 	}
+	if cfg.Jitter == nil {
+		cfg.Jitter = FullJitter
+	}
 	return &retryAPI{next: api, cfg: cfg}
 }
 
-// backoff returns the wait before retry n (n ≥ 1).
-func (c RetryConfig) backoff(n int) time.Duration {
+// FullJitter returns a duration uniform in [0, d].
+func FullJitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// ceiling returns the back-off ceiling before retry n (n ≥ 1): min(Max, Base·2^(n-1)).
+func (c RetryConfig) ceiling(n int) time.Duration {
 	d := c.Base
 	for i := 1; i < n && d < c.Max; i++ {
 		d *= 2
@@ -68,11 +85,20 @@ func (c RetryConfig) backoff(n int) time.Duration {
 	return min(d, c.Max)
 }
 
+// backoff returns the wait before retry n: full jitter under the ceiling, clamped to it
+// whatever the injected Jitter returns.
+func (c RetryConfig) backoff(n int) time.Duration {
+	ceil := c.ceiling(n)
+	return min(max(c.Jitter(ceil), 0), ceil)
+}
+
 func (r *retryAPI) do(ctx context.Context, retryable func(error) bool, call func() error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = call()
-		if err == nil || attempt >= r.cfg.Attempts || !retryable(err) {
+		// ctx.Err: once the invocation's own context has ended, no error is worth a retry
+		// (a transport error cannot tell its own timeout from the caller's deadline).
+		if err == nil || attempt >= r.cfg.Attempts || ctx.Err() != nil || !retryable(err) {
 			return err
 		}
 		if serr := r.cfg.Sleep(ctx, r.cfg.backoff(attempt)); serr != nil {

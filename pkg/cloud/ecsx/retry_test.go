@@ -71,6 +71,7 @@ func TestWithRetry(t *testing.T) {
 			f := &flaky{n: tc.failures, err: tc.err}
 			var sleeps []time.Duration
 			api := WithRetry(f, RetryConfig{Attempts: 4, Base: time.Second, Max: 3 * time.Second,
+				Jitter: func(d time.Duration) time.Duration { return d }, // the ceilings themselves
 				Sleep: func(_ context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil }})
 			err := tc.call(api)
 			if (err != nil) != tc.wantErr {
