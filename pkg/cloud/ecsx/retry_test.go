@@ -72,7 +72,7 @@ func TestWithRetry(t *testing.T) {
 			var sleeps []time.Duration
 			api := WithRetry(f, RetryConfig{Attempts: 4, Base: time.Second, Max: 3 * time.Second,
 				Jitter: func(d time.Duration) time.Duration { return d }, // the ceilings themselves
-				Sleep: func(_ context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil }})
+				Sleep:  func(_ context.Context, d time.Duration) error { sleeps = append(sleeps, d); return nil }})
 			err := tc.call(api)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tc.wantErr)
