@@ -94,7 +94,7 @@ func (e *testEnv) deps() Deps {
 		ECS: e.fake, Policy: e.pol, Now: e.clock, Catalog: e.cat, AccountID: account,
 		// No jitter: the recorded sleeps are the back-off ceilings.
 		Retry: ecsx.RetryConfig{Jitter: func(d time.Duration) time.Duration { return d }},
-		Log: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Log:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Sleep: func(_ context.Context, d time.Duration) error {
 			e.mu.Lock()
 			defer e.mu.Unlock()
