@@ -237,7 +237,7 @@ func TestUnknownAndMalformed(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"unknown action", "RunInstances", nil, 404, "InvalidAction.NotFound"},
+		{"unknown action", "StartInstance", nil, 404, "InvalidAction.NotFound"},
 		{"unknown region", "DescribeImages", map[string]string{"RegionId": "mars-1"}, 404, "InvalidRegionId.NotFound"},
 		{"page number not int", "DescribeImages", map[string]string{"PageNumber": "abc"}, 400, "InvalidParameter"},
 		{"page size over max", "DescribeImages", map[string]string{"PageSize": "101"}, 400, "InvalidParameter"},
@@ -256,7 +256,7 @@ func TestUnknownAndMalformed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			se := wantErr(t, common(t, tc.action, tc.params), tc.wantStatus, tc.wantCode)
-			if tc.name == "unknown action" && !strings.Contains(se.Message(), "RunInstances") {
+			if tc.name == "unknown action" && !strings.Contains(se.Message(), "StartInstance") {
 				t.Errorf("message should name the action: %q", se.Message())
 			}
 		})

@@ -80,6 +80,7 @@ type Instance struct {
 	CreationTime time.Time
 	Tags         map[string]string
 	Disks        []Disk
+	InstanceNet
 }
 
 // Disk is one disk of an instance.
@@ -115,6 +116,7 @@ type region struct {
 	activeCopies  int
 	waiting       []string          // copy image ids in arrival order
 	tokens        map[string]string // CreateImage ClientToken -> image id
+	compute       *computeState     // networks, capacity, Cloud Assistant (compute_seed.go)
 }
 
 func (im *image) snapshotCopy(now time.Time) Image {

@@ -49,6 +49,7 @@ type instanceJSON struct {
 	OSType         string   `json:"OSType"`
 	CreationTime   string   `json:"CreationTime"`
 	Tags           tagsJSON `json:"Tags"`
+	instanceNetJSON
 	OperationLocks struct {
 		LockReason []lockJSON `json:"LockReason"`
 	} `json:"OperationLocks"`
@@ -109,7 +110,7 @@ func (s *Service) describeInstances(q *request) (any, *apiError) {
 	for _, in := range match[lo:hi] {
 		ij := instanceJSON{InstanceId: in.ID, InstanceName: in.Name, Status: in.Status, ImageId: in.ImageID,
 			RegionId: in.RegionID, ZoneId: in.ZoneID, InstanceType: in.InstanceType, OSType: in.OSType,
-			CreationTime: apiTime(in.CreationTime), Tags: tagList(in.Tags)}
+			CreationTime: apiTime(in.CreationTime), Tags: tagList(in.Tags), instanceNetJSON: netJSON(&in.Instance)}
 		ij.OperationLocks.LockReason = []lockJSON{}
 		if in.LockReason != "" {
 			ij.OperationLocks.LockReason = append(ij.OperationLocks.LockReason, lockJSON{LockReason: in.LockReason})

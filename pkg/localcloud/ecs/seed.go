@@ -33,6 +33,8 @@ type Seed struct {
 	// ThrottleStatus is the HTTP status of injected Throttling.User errors: 400 (default,
 	// documented and observed) or 429 (some newer gateways). The SDK retries neither.
 	ThrottleStatus int `json:"throttleStatus,omitempty"`
+	// Compute is the restore side: networks, capacity, Cloud Assistant (compute_seed.go).
+	Compute ComputeSeed `json:"compute,omitempty"`
 }
 
 // RegionSeed is one region of the account.
@@ -58,6 +60,7 @@ type InstanceSeed struct {
 	// FailImages makes every image created from this instance end in CreateFailed instead
 	// of Available (a test hook; real ECS fails rarely and without warning).
 	FailImages bool `json:"failImages,omitempty"`
+	InstanceNet
 }
 
 // DiskSeed is one disk of an instance.
@@ -243,6 +246,7 @@ func (s Seed) Validate() error {
 		}
 		ids[in.ID] = true
 	}
+	errs = append(errs, s.Compute.validate(regions)...)
 	imgs := map[string]bool{}
 	for i, im := range s.Images {
 		p := fmt.Sprintf("images[%d]", i)
@@ -315,6 +319,7 @@ func (s Seed) withDefaults() Seed {
 	if s.CopyConcurrency == 0 {
 		s.CopyConcurrency = 5
 	}
+	s.Compute = s.Compute.withDefaults()
 	if s.ThrottleStatus == 0 {
 		s.ThrottleStatus = 400
 	}

@@ -87,13 +87,15 @@ func New(env *core.Env, seed Seed) (*Service, error) {
 	for _, im := range seed.Images {
 		s.addSeedImage(im, now)
 	}
+	s.initCompute(seed.Compute, now)
 	return s, nil
 }
 
 func newInstance(in InstanceSeed, now time.Time) *instance {
 	out := &instance{Instance{ID: in.ID, RegionID: in.Region, ZoneID: in.ZoneID, Name: in.Name, Status: in.Status,
 		InstanceType: in.InstanceType, OSType: in.OSType, ImageID: in.ImageID, LockReason: in.LockReason,
-		FailImages: in.FailImages, CreationTime: now, Tags: maps.Clone(in.Tags)}}
+		FailImages: in.FailImages, CreationTime: now, Tags: maps.Clone(in.Tags), InstanceNet: in.InstanceNet}}
+	out.SecurityGroupIDs = slices.Clone(in.SecurityGroupIDs)
 	if out.Tags == nil {
 		out.Tags = map[string]string{}
 	}
@@ -474,6 +476,7 @@ func (s *Service) Instances(regionID string) []Instance {
 		c := in.Instance
 		c.Tags = maps.Clone(in.Tags)
 		c.Disks = slices.Clone(in.Disks)
+		c.SecurityGroupIDs = slices.Clone(in.SecurityGroupIDs)
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
@@ -522,7 +525,9 @@ func (s *Service) AddInstance(regionID string, in InstanceSeed) (string, error) 
 	if in.ImageID != "" && r.images[in.ImageID] == nil {
 		return "", fmt.Errorf("add instance: unknown image %q in %s", in.ImageID, regionID)
 	}
-	r.instances[in.ID] = newInstance(in, s.env.Clock.Now())
+	inst := newInstance(in, s.env.Clock.Now())
+	r.defaultNetLocked(&inst.Instance)
+	r.instances[in.ID] = inst
 	return in.ID, nil
 }
 
