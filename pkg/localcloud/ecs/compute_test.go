@@ -155,7 +155,9 @@ func TestRunInstancesErrors(t *testing.T) {
 		{"unknown type", func(r *sdkecs.RunInstancesRequest) { r.InstanceType = "ecs.zz9.huge" }, 400, "InvalidInstanceType.ValueNotSupported"},
 		{"ip outside vswitch", func(r *sdkecs.RunInstancesRequest) { r.InstanceType, r.PrivateIpAddress = "ecs.g8i.large", "10.0.0.5" }, 400, "InvalidPrivateIpAddress.Mismatch"},
 		{"small system disk", func(r *sdkecs.RunInstancesRequest) { r.InstanceType, r.SystemDiskSize = "ecs.g8i.large", "20" }, 400, "InvalidSystemDiskSize.LessThanImageSize"},
-		{"quota", func(r *sdkecs.RunInstancesRequest) { r.InstanceType, r.Amount = "ecs.g8i.large", requests.NewInteger(2) }, 403, "QuotaExceed.ElasticQuota"},
+		{"quota", func(r *sdkecs.RunInstancesRequest) {
+			r.InstanceType, r.Amount = "ecs.g8i.large", requests.NewInteger(2)
+		}, 403, "QuotaExceed.ElasticQuota"},
 		{"missing vswitch", func(r *sdkecs.RunInstancesRequest) { r.VSwitchId = "" }, 400, "MissingParameter"},
 	}
 	for _, tc := range tests {

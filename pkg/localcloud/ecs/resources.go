@@ -39,16 +39,16 @@ func (s *Service) describeRegions(q *request) (any, *apiError) {
 // ---- DescribeInstances ----
 
 type instanceJSON struct {
-	InstanceId     string   `json:"InstanceId"`
-	InstanceName   string   `json:"InstanceName"`
-	Status         string   `json:"Status"`
-	ImageId        string   `json:"ImageId"`
-	RegionId       string   `json:"RegionId"`
-	ZoneId         string   `json:"ZoneId"`
-	InstanceType   string   `json:"InstanceType"`
-	OSType         string   `json:"OSType"`
-	CreationTime   string   `json:"CreationTime"`
-	Tags           tagsJSON `json:"Tags"`
+	InstanceId   string   `json:"InstanceId"`
+	InstanceName string   `json:"InstanceName"`
+	Status       string   `json:"Status"`
+	ImageId      string   `json:"ImageId"`
+	RegionId     string   `json:"RegionId"`
+	ZoneId       string   `json:"ZoneId"`
+	InstanceType string   `json:"InstanceType"`
+	OSType       string   `json:"OSType"`
+	CreationTime string   `json:"CreationTime"`
+	Tags         tagsJSON `json:"Tags"`
 	instanceNetJSON
 	OperationLocks struct {
 		LockReason []lockJSON `json:"LockReason"`
