@@ -283,3 +283,14 @@ func (c *catalogs) Sync(ctx context.Context, destRegion, pol string, entries []c
 	}
 	return nil
 }
+
+func (c *catalogs) Put(ctx context.Context, destRegion, pol string, e catalog.Entry) error {
+	s, err := c.store(destRegion)
+	if err != nil {
+		return fmt.Errorf("catalog %s: %w", destRegion, err)
+	}
+	if _, err := catalog.NewWriter(s, c.pol.CatalogBucket(destRegion), c.log).Put(ctx, pol, e); err != nil {
+		return fmt.Errorf("catalog %s: %w", destRegion, err)
+	}
+	return nil
+}

@@ -26,9 +26,11 @@ import (
 )
 
 // Catalog is the DR catalog of one destination region. Sync replaces the policy's entries
-// with entries (removeMissing=true) or upserts them (false).
+// with entries (removeMissing=true) or upserts them (false); Put records one entry (the
+// event path: one small write, see catalog.Writer.Put).
 type Catalog interface {
 	Sync(ctx context.Context, destRegion, policy string, entries []catalog.Entry, removeMissing bool) error
+	Put(ctx context.Context, destRegion, policy string, e catalog.Entry) error
 }
 
 // Deps are the services' dependencies. ECS must be the bare adapter: the services add the

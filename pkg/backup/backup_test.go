@@ -525,9 +525,14 @@ func TestHandleEventsCopyAvailableSyncsCatalog(t *testing.T) {
 	e.advance(30 * time.Minute)
 	e.fake.finishAll()
 	cp := copiesOf(e, dstPlain, srcImg.ID)[0]
+	before := e.fake.count("DescribeImages")
 	sum, err := d.HandleEvents(context.Background(), []events.ImageEvent{imageEvent("ev-2", dstPlain, cp.ID)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// O(1) per event: the copy and its source are looked up by id, nothing is listed.
+	if n := e.fake.count("DescribeImages") - before; n != 2 {
+		t.Errorf("a copy event made %d DescribeImages calls, want 2", n)
 	}
 	if len(sum.CatalogSynced) != 1 || sum.CatalogSynced[0] != dstPlain {
 		t.Fatalf("catalog synced = %v, want [%s]", sum.CatalogSynced, dstPlain)

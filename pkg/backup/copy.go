@@ -79,8 +79,8 @@ func (d Deps) HandleEvents(ctx context.Context, evs []events.ImageEvent) (CopySu
 		regions = append(regions, reg)
 	}
 	sort.Strings(regions)
-	synced := r.syncCatalogs(ctx, regions, nil, false, &c)
-	return r.copySummary(&c, synced), failedError("copy image", retryableOnly(c.get("failed")))
+	// Each Available copy was recorded on its own (recordCopy): no catalog-wide sync here.
+	return r.copySummary(&c, regions), failedError("copy image", retryableOnly(c.get("failed")))
 }
 
 func (r *run) copySummary(c *collector, synced []string) CopySummary {
@@ -131,6 +131,9 @@ func (r *run) handleImage(ctx context.Context, ev events.ImageEvent, c *collecto
 			it.Reason = "copy is " + img.Status
 			r.record(ctx, "skip", ResultSkipped, it, nil, started)
 			c.add("skipped", it)
+			return ""
+		}
+		if !r.recordCopy(ctx, img, c) {
 			return ""
 		}
 		return ev.Region
@@ -382,6 +385,7 @@ func (r *run) catalogEntries(inv *inventory) []catalog.Entry {
 		if e.Role == policy.RoleSource {
 			e.SourceImageID = ""
 		}
+		e.DataTime = srcCreated
 		e.RPOSeconds = int64(now.Sub(srcCreated) / time.Second)
 		out = append(out, e)
 	}

@@ -313,7 +313,7 @@ func (f *fakeECS) DeleteSnapshot(_ context.Context, region, snapshotID string) e
 	return nil
 }
 
-// fakeCatalog records Sync calls.
+// fakeCatalog records Sync and Put calls (a Put as a one-entry sync).
 type fakeCatalog struct {
 	mu    sync.Mutex
 	syncs []catalogSync
@@ -333,6 +333,16 @@ func (c *fakeCatalog) Sync(_ context.Context, dest, pol string, entries []catalo
 		return c.err
 	}
 	c.syncs = append(c.syncs, catalogSync{dest, pol, entries, removeMissing})
+	return nil
+}
+
+func (c *fakeCatalog) Put(_ context.Context, dest, pol string, e catalog.Entry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	c.syncs = append(c.syncs, catalogSync{dest, pol, []catalog.Entry{e}, false})
 	return nil
 }
 

@@ -1,15 +1,17 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,11 +52,12 @@ func (f *fixture) writer(log *slog.Logger) *Writer {
 	return w
 }
 
-func (f *fixture) generations(policy string) []string {
+// objects are the schema-2 image objects of policy, as paths under its images/ prefix.
+func (f *fixture) objects(policy string) []string {
 	var out []string
 	for _, k := range f.svc.Keys(bkt) {
-		if strings.HasPrefix(k, generationsPrefix(policy)) {
-			out = append(out, strings.TrimPrefix(k, "catalog/"+policy+"/"))
+		if rest, ok := strings.CutPrefix(k, kindPrefix(policy, KindImage)); ok {
+			out = append(out, rest)
 		}
 	}
 	return out
@@ -83,10 +86,43 @@ func mustRead(t *testing.T, f *fixture, policy string) []Entry {
 	return es
 }
 
+// countingStore counts requests and bytes written.
+type countingStore struct {
+	ossx.Store
+	gets, puts, lists, deletes atomic.Int64
+	putBytes                   atomic.Int64
+	beforePut                  func(key string)
+}
+
+func (c *countingStore) Get(ctx context.Context, b, k string) ([]byte, string, error) {
+	c.gets.Add(1)
+	return c.Store.Get(ctx, b, k)
+}
+
+func (c *countingStore) Put(ctx context.Context, b, k string, d []byte, o ossx.PutOptions) (string, error) {
+	c.puts.Add(1)
+	c.putBytes.Add(int64(len(d)))
+	if c.beforePut != nil {
+		c.beforePut(k)
+	}
+	return c.Store.Put(ctx, b, k, d, o)
+}
+
+func (c *countingStore) List(ctx context.Context, b, p string) ([]ossx.ObjectInfo, error) {
+	c.lists.Add(1)
+	return c.Store.List(ctx, b, p)
+}
+
+func (c *countingStore) Delete(ctx context.Context, b, k string) error {
+	c.deletes.Add(1)
+	return c.Store.Delete(ctx, b, k)
+}
+
 func TestSyncReadRoundTrip(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	w := f.writer(nil)
+	cs := &countingStore{Store: f.store}
+	w := NewWriter(cs, bkt, nil)
 	ctx := context.Background()
 	hz := time.FixedZone("CST", 8*3600)
 	in := []Entry{
@@ -95,6 +131,7 @@ func TestSyncReadRoundTrip(t *testing.T) {
 		ent("i-1", "cn-hangzhou", "m-1h", t0.Add(-time.Hour)),
 	}
 	in[2].Role, in[2].Tags = "source", map[string]string{"dr:policy": "prod"}
+	in[1].DataTime = t0.Add(-2 * time.Hour).In(hz)
 	if err := w.Sync(ctx, "prod", in, false); err != nil {
 		t.Fatal(err)
 	}
@@ -110,21 +147,28 @@ func TestSyncReadRoundTrip(t *testing.T) {
 	if got[0].Tags["dr:policy"] != "prod" || got[0].Role != "source" || got[0].RPOSeconds != 1800 || got[0].SizeGiB != 40 {
 		t.Errorf("fields lost: %+v", got[0])
 	}
-	if !got[1].CreationTime.Equal(t0) {
-		t.Errorf("creation time %v", got[1].CreationTime)
+	if !got[1].CreationTime.Equal(t0) || !got[1].DataTime.Equal(t0.Add(-2*time.Hour)) {
+		t.Errorf("times %v / %v", got[1].CreationTime, got[1].DataTime)
 	}
-	if gens := f.generations("prod"); !slices.Equal(gens, []string{"gen-00000000000000000001.json"}) {
-		t.Fatalf("generations %v", gens)
+	// One object per instance and region, keyed by data time and image.
+	want := []string{
+		fmt.Sprintf("i-1/cn-hangzhou/%020d-m-1h.json", t0.Add(-time.Hour).UnixNano()),
+		fmt.Sprintf("i-1/cn-shanghai/%020d-m-1s.json", t0.Add(-2*time.Hour).UnixNano()),
+		fmt.Sprintf("i-2/cn-shanghai/%020d-m-2s.json", t0.UnixNano()),
+	}
+	if objs := f.objects("prod"); !slices.Equal(objs, want) {
+		t.Fatalf("objects %v, want %v", objs, want)
 	}
 
 	// Re-syncing what is stored, even with a new UpdatedAt, writes nothing.
+	puts := cs.puts.Load()
 	again := slices.Clone(in)
 	again[0].UpdatedAt = again[0].UpdatedAt.Add(time.Hour)
 	if err := w.Sync(ctx, "prod", again, false); err != nil {
 		t.Fatal(err)
 	}
-	if gens := f.generations("prod"); len(gens) != 1 {
-		t.Fatalf("unchanged sync wrote a generation: %v", gens)
+	if cs.puts.Load() != puts || cs.deletes.Load() != 0 {
+		t.Fatalf("unchanged sync wrote %d objects and deleted %d", cs.puts.Load()-puts, cs.deletes.Load())
 	}
 	// Other policies are separate catalogs.
 	if es := mustRead(t, f, "staging"); len(es) != 0 {
@@ -132,7 +176,42 @@ func TestSyncReadRoundTrip(t *testing.T) {
 	}
 }
 
-func TestNewerWins(t *testing.T) {
+// Data age is the order: a copy that finished later but holds older data (its source
+// image is older) never replaces newer data, through Put or Sync.
+func TestDataAgeWinsNotCompletionTime(t *testing.T) {
+	t.Parallel()
+	newer := ent("i-1", "cn-shanghai", "m-newdata", t0)
+	newer.DataTime = t0.Add(-time.Hour)
+	older := ent("i-1", "cn-shanghai", "m-olddata", t0.Add(time.Hour)) // copy finished later
+	older.DataTime = t0.Add(-24 * time.Hour)
+	for _, via := range []string{"put", "sync"} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			w := f.writer(nil)
+			ctx := context.Background()
+			for _, e := range []Entry{newer, older} {
+				var err error
+				if via == "put" {
+					_, err = w.Put(ctx, "prod", e)
+				} else {
+					err = w.Sync(ctx, "prod", []Entry{e}, false)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, []string{"i-1/cn-shanghai=m-newdata"}) {
+				t.Fatalf("catalog = %v", got)
+			}
+			if objs := f.objects("prod"); len(objs) != 1 {
+				t.Fatalf("objects %v", objs)
+			}
+		})
+	}
+}
+
+func TestPutNewerWins(t *testing.T) {
 	t.Parallel()
 	base := ent("i-1", "cn-shanghai", "m-b", t0) // RPO 1800 s, observed at t0+30m
 	with := func(f func(*Entry)) Entry { e := base; f(&e); return e }
@@ -149,8 +228,9 @@ func TestNewerWins(t *testing.T) {
 		{"same time, smaller id wins", with(func(e *Entry) { e.ImageID = "m-a" }), "m-a", 40, 1800, true},
 		{"same time, larger id loses", with(func(e *Entry) { e.ImageID = "m-c" }), "m-b", 40, 1800, false},
 		{"same image refreshes fields", with(func(e *Entry) { e.SizeGiB = 80 }), "m-b", 80, 1800, true},
+		{"same image gains restore metadata", with(func(e *Entry) { e.Restore = &RestoreSpec{} }), "m-b", 40, 1800, true},
 		// A caller recomputing RPO at every run (now − source creation) must neither
-		// inflate the achieved RPO nor write a generation per run.
+		// inflate the achieved RPO nor write at every run.
 		{"same image, later observation", with(func(e *Entry) { e.RPOSeconds, e.UpdatedAt = 9000, t0.Add(2*time.Hour) }), "m-b", 40, 1800, false},
 		{"same image, earlier observation", with(func(e *Entry) { e.RPOSeconds, e.UpdatedAt = 900, t0.Add(15*time.Minute) }), "m-b", 40, 900, true},
 		{"same image, unknown RPO", with(func(e *Entry) { e.RPOSeconds = 0 }), "m-b", 40, 1800, false},
@@ -165,7 +245,8 @@ func TestNewerWins(t *testing.T) {
 			if err := w.Sync(ctx, "prod", []Entry{base, other}, false); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Sync(ctx, "prod", []Entry{tc.incoming}, false); err != nil {
+			wrote, err := w.Put(ctx, "prod", tc.incoming)
+			if err != nil {
 				t.Fatal(err)
 			}
 			got := mustRead(t, f, "prod")
@@ -173,8 +254,11 @@ func TestNewerWins(t *testing.T) {
 				got[0].RPOSeconds != tc.wantRPO || got[1].ImageID != "m-other" {
 				t.Fatalf("Read = %+v", got)
 			}
-			if wrote := len(f.generations("prod")) == 2; wrote != tc.wantWrite {
-				t.Fatalf("new generation written = %v, want %v", wrote, tc.wantWrite)
+			if wrote != tc.wantWrite {
+				t.Fatalf("wrote = %v, want %v", wrote, tc.wantWrite)
+			}
+			if objs := f.objects("prod"); len(objs) != 2 {
+				t.Fatalf("superseded object left: %v", objs)
 			}
 		})
 	}
@@ -196,12 +280,124 @@ func TestResolveIsOrderIndependent(t *testing.T) {
 	variants = append(variants, early, sameRPOLater)
 	for i, a := range variants {
 		for j, b := range variants {
-			ab, _ := merge([]Entry{a}, []Entry{b}, false)
-			ba, _ := merge([]Entry{b}, []Entry{a}, false)
-			if !sameRecord(ab[0], ba[0]) {
-				t.Errorf("variants %d,%d: %+v vs %+v", i, j, ab[0], ba[0])
+			ab, _ := resolve(a, b)
+			ba, _ := resolve(b, a)
+			if !sameRecord(ab, ba) {
+				t.Errorf("variants %d,%d: %+v vs %+v", i, j, ab, ba)
 			}
 		}
+	}
+}
+
+// The event path's cost does not grow with the catalog: one Put costs the same requests
+// and bytes with 1 or 2,000 instances in the catalog.
+func TestPutCostIsFlat(t *testing.T) {
+	t.Parallel()
+	cost := func(n int) [5]int64 {
+		f := newFixture(t)
+		ctx := context.Background()
+		var seed []Entry
+		for i := range n {
+			seed = append(seed, ent(fmt.Sprintf("i-%05d", i), "cn-shanghai", fmt.Sprintf("m-%05d", i), t0))
+		}
+		if err := f.writer(nil).Sync(ctx, "prod", seed, false); err != nil {
+			t.Fatal(err)
+		}
+		cs := &countingStore{Store: f.store}
+		w := NewWriter(cs, bkt, nil)
+		if _, err := w.Put(ctx, "prod", ent("i-00000", "cn-shanghai", "m-next", t0.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		return [5]int64{cs.gets.Load(), cs.puts.Load(), cs.lists.Load(), cs.deletes.Load(), cs.putBytes.Load()}
+	}
+	small, big := cost(1), cost(2000)
+	if small != big {
+		t.Fatalf("cost with 1 instance %v, with 2000 %v (gets, puts, lists, deletes, bytes)", small, big)
+	}
+	if big[1] != 1 || big[4] > 2048 {
+		t.Fatalf("one event wrote %d objects, %d bytes", big[1], big[4])
+	}
+}
+
+// Writers racing on one instance and region (events, reconcile, cleanup), each with its
+// own image: the newest data wins, and once they are done one object is left.
+func TestConcurrentWritersConverge(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	const writers = 24
+	perm := rand.New(rand.NewPCG(1, 2)).Perm(writers)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e := ent("i-shared", "cn-shanghai", fmt.Sprintf("m-%02d", perm[i]), t0.Add(time.Duration(perm[i])*time.Minute))
+			own := ent(fmt.Sprintf("i-own%02d", i), "cn-shanghai", "m-own", t0)
+			var err error
+			if i%3 == 0 {
+				err = f.writer(nil).Sync(ctx, "prod", []Entry{e, own}, false)
+			} else {
+				if _, err = f.writer(nil).Put(ctx, "prod", e); err == nil {
+					_, err = f.writer(nil).Put(ctx, "prod", own)
+				}
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got := mustRead(t, f, "prod")
+	if len(got) != writers+1 {
+		t.Fatalf("catalog has %d entries, want %d: %v", len(got), writers+1, ids(got))
+	}
+	shared := got[slices.IndexFunc(got, func(e Entry) bool { return e.InstanceID == "i-shared" })]
+	if want := fmt.Sprintf("m-%02d", writers-1); shared.ImageID != want {
+		t.Fatalf("shared instance holds %s, want %s", shared.ImageID, want)
+	}
+	n := 0
+	for _, o := range f.objects("prod") {
+		if strings.HasPrefix(o, "i-shared/") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d objects left for the shared instance", n)
+	}
+}
+
+// The one ordering that could lose data: an older writer puts after a newer writer's
+// clean-up listing. The older writer's own listing must then delete itself, never the
+// newer object; the check fails if putNewest deleted by "not mine" instead of "loses".
+func TestStaleWriterDeletesOnlyItself(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	newer, older := ent("i-1", "r1", "m-new", t0.Add(time.Hour)), ent("i-1", "r1", "m-old", t0)
+	cs := &countingStore{Store: f.store}
+	cs.beforePut = func(key string) {
+		if strings.HasSuffix(key, "-m-old.json") {
+			cs.beforePut = nil
+			if _, err := f.writer(nil).Put(ctx, "prod", newer); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	wrote, err := NewWriter(cs, bkt, nil).Put(ctx, "prod", older)
+	if err != nil || !wrote {
+		t.Fatalf("Put = %v, %v", wrote, err)
+	}
+	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, []string{"i-1/r1=m-new"}) {
+		t.Fatalf("catalog = %v", got)
+	}
+	if objs := f.objects("prod"); len(objs) != 1 {
+		t.Fatalf("objects %v", objs)
 	}
 }
 
@@ -226,6 +422,9 @@ func TestRemoveMissing(t *testing.T) {
 	}
 	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, []string{"i-a/cn-shanghai=m-a2"}) {
 		t.Fatalf("with removeMissing: %v", got)
+	}
+	if objs := f.objects("prod"); len(objs) != 1 {
+		t.Fatalf("objects left: %v", objs)
 	}
 	if err := w.Sync(ctx, "prod", nil, true); err != nil {
 		t.Fatal(err)
@@ -252,6 +451,8 @@ func TestInvalidInputWritesNothing(t *testing.T) {
 		{"no region", "prod", []Entry{mod(func(e *Entry) { e.Region = "" })}, "region is empty"},
 		{"no image", "prod", []Entry{mod(func(e *Entry) { e.ImageID = "" })}, "imageId is empty"},
 		{"no creation time", "prod", []Entry{mod(func(e *Entry) { e.CreationTime = time.Time{} })}, "creationTime is zero"},
+		{"slash in an id", "prod", []Entry{mod(func(e *Entry) { e.InstanceID = "i-1/../x" })}, "ids must be"},
+		{"data before 1970", "prod", []Entry{mod(func(e *Entry) { e.DataTime = time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC) })}, "out of range"},
 		{"duplicate", "prod", []Entry{good, mod(func(e *Entry) { e.ImageID = "m-2" })}, "both for i-1"},
 	}
 	f := newFixture(t)
@@ -260,237 +461,134 @@ func TestInvalidInputWritesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			err := w.Sync(context.Background(), tc.policy, tc.entries, false)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
+				t.Fatalf("Sync err = %v, want %q", err, tc.want)
+			}
+			if len(tc.entries) > 1 {
+				return // a duplicate is a Sync-only mistake
+			}
+			if _, err := w.Put(context.Background(), tc.policy, tc.entries[0]); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Put err = %v, want %q", err, tc.want)
 			}
 		})
 	}
-	if keys := f.svc.Keys(bkt); len(keys) != 0 {
-		t.Fatalf("invalid syncs wrote %v", keys)
-	}
-}
-
-func TestCorruptObjectIsReportedAndRebuilt(t *testing.T) {
-	t.Parallel()
-	garbage := []byte(`{"schema":1,"policy":"prod","generation":2,"entries":[{"instanceId":`)
-	tests := []struct {
-		name     string
-		seedGood bool // a readable generation 1 exists below the corrupt generation 2
-		want     []string
-	}{
-		{"older readable generation is merged", true, []string{"i-a/cn-shanghai=m-a", "i-b/cn-shanghai=m-b", "i-c/cn-shanghai=m-c"}},
-		{"only the corrupt generation", false, []string{"i-c/cn-shanghai=m-c"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFixture(t)
-			var logs testutil.Buffer
-			w := f.writer(slog.New(slog.NewTextHandler(&logs, nil)))
-			ctx := context.Background()
-			if tc.seedGood {
-				if err := w.Sync(ctx, "prod", []Entry{ent("i-a", "cn-shanghai", "m-a", t0), ent("i-b", "cn-shanghai", "m-b", t0)}, false); err != nil {
-					t.Fatal(err)
-				}
-			}
-			badKey := generationKey("prod", 2)
-			if err := f.svc.PutObject(bkt, badKey, garbage); err != nil {
-				t.Fatal(err)
-			}
-
-			// Read reports the corruption and still serves the newest readable generation.
-			es, err := Read(ctx, f.store, bkt, "prod")
-			var ce *CorruptError
-			if !errors.As(err, &ce) || !slices.Equal(ce.Keys, []string{badKey}) {
-				t.Fatalf("Read err = %v", err)
-			}
-			if tc.seedGood && len(es) != 2 {
-				t.Fatalf("Read with a corrupt head = %v", ids(es))
-			}
-
-			err = w.Sync(ctx, "prod", []Entry{ent("i-c", "cn-shanghai", "m-c", t0)}, false)
-			if !errors.As(err, &ce) || !slices.Equal(ce.Keys, []string{badKey}) || ce.Bucket != bkt {
-				t.Fatalf("Sync err = %v, want *CorruptError naming %s", err, badKey)
-			}
-			if !strings.Contains(logs.String(), badKey) || !strings.Contains(logs.String(), "level=ERROR") {
-				t.Fatalf("corruption not logged with its key:\n%s", logs.String())
-			}
-			if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, tc.want) {
-				t.Fatalf("rebuilt catalog = %v, want %v", got, tc.want)
-			}
-			if q, ok := f.svc.Object(bkt, quarantineKey("prod", 2)); !ok || !bytes.Equal(q, garbage) {
-				t.Fatalf("quarantine copy = %q, %v", q, ok)
-			}
-			// Once repaired, syncing is quiet again.
-			if err := w.Sync(ctx, "prod", []Entry{ent("i-d", "cn-shanghai", "m-d", t0)}, false); err != nil {
-				t.Fatalf("sync after repair: %v", err)
-			}
-		})
-	}
-}
-
-// hookStore runs a hook before the first generation write that passes through it, to
-// force a precise interleaving with another writer.
-type hookStore struct {
-	ossx.Store
-	mu        sync.Mutex
-	beforePut func()
-	puts      int
-	failPuts  bool
-}
-
-func (h *hookStore) Put(ctx context.Context, bucket, key string, data []byte, o ossx.PutOptions) (string, error) {
-	if !strings.Contains(key, "/gen-") {
-		return h.Store.Put(ctx, bucket, key, data, o)
-	}
-	h.mu.Lock()
-	h.puts++
-	hook := h.beforePut
-	h.beforePut = nil
-	fail := h.failPuts
-	h.mu.Unlock()
-	if hook != nil {
-		hook()
-	}
-	if fail {
-		return "", fmt.Errorf("put %s: %w", key, ossx.ErrAlreadyExists)
-	}
-	return h.Store.Put(ctx, bucket, key, data, o)
-}
-
-func TestLosingWriterMergesAgain(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := context.Background()
-	b := f.writer(nil)
-	if err := b.Sync(ctx, "prod", []Entry{ent("i-0", "cn-shanghai", "m-0", t0)}, false); err != nil {
-		t.Fatal(err)
-	}
-	hs := &hookStore{Store: f.store}
-	a := NewWriter(hs, bkt, nil)
-	// A has read generation 1; B now writes generation 2 before A's create of 2.
-	hs.beforePut = func() {
-		if err := b.Sync(ctx, "prod", []Entry{ent("i-b", "cn-shanghai", "m-b", t0)}, false); err != nil {
-			t.Errorf("B: %v", err)
+	for _, k := range f.svc.Keys(bkt) {
+		if strings.Contains(k, "/images/") {
+			t.Fatalf("invalid input wrote %s", k)
 		}
 	}
-	if err := a.Sync(ctx, "prod", []Entry{ent("i-a", "cn-shanghai", "m-a", t0)}, false); err != nil {
-		t.Fatal(err)
-	}
-	if hs.puts != 2 {
-		t.Errorf("A put %d generations, want 2 (refused, then merged)", hs.puts)
-	}
-	want := []string{"i-0/cn-shanghai=m-0", "i-a/cn-shanghai=m-a", "i-b/cn-shanghai=m-b"}
-	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, want) {
-		t.Fatalf("catalog = %v, want %v", got, want)
-	}
 }
 
-// A writer stalled long enough for garbage collection to remove the generation number it
-// is about to create succeeds in recreating it below the head; the confirmation re-list
-// must notice and merge again, or its entry would be lost.
-func TestStaleWriterBelowGarbageCollectedHead(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := context.Background()
-	b := f.writer(nil)
-	b.Keep = 2
-	if err := b.Sync(ctx, "prod", []Entry{ent("i-0", "cn-shanghai", "m-0", t0)}, false); err != nil {
-		t.Fatal(err)
-	}
-	hs := &hookStore{Store: f.store}
-	a := NewWriter(hs, bkt, nil)
-	hs.beforePut = func() {
-		for i := range 4 { // generations 2..5; collection removes 1..3
-			if err := b.Sync(ctx, "prod", []Entry{ent(fmt.Sprintf("i-b%d", i), "cn-shanghai", "m-b", t0)}, false); err != nil {
-				t.Errorf("B: %v", err)
-			}
-		}
-		if _, ok := f.svc.Object(bkt, generationKey("prod", 2)); ok {
-			t.Error("setup: generation 2 was not collected")
-		}
-	}
-	if err := a.Sync(ctx, "prod", []Entry{ent("i-a", "cn-shanghai", "m-a", t0)}, false); err != nil {
-		t.Fatal(err)
-	}
-	got := ids(mustRead(t, f, "prod"))
-	want := []string{"i-0/cn-shanghai=m-0", "i-a/cn-shanghai=m-a", "i-b0/cn-shanghai=m-b", "i-b1/cn-shanghai=m-b", "i-b2/cn-shanghai=m-b", "i-b3/cn-shanghai=m-b"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("catalog = %v, want %v", got, want)
-	}
-}
-
-func TestConcurrentWritersLoseNothing(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	ctx := context.Background()
-	const rounds = 15
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*rounds)
-	for wi, name := range []string{"a", "b"} {
-		w := f.writer(nil)
-		w.Keep = 2 // exercise garbage collection under contention
-		w.MaxAttempts = 200
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for r := range rounds {
-				// Each round adds an instance of this writer's own and races the other
-				// writer on a shared instance with a newer image.
-				shared := ent("i-shared", "cn-shanghai", fmt.Sprintf("m-shared-%02d", 2*r+wi), t0.Add(time.Duration(2*r+wi)*time.Minute))
-				own := ent(fmt.Sprintf("i-%s%02d", name, r), "cn-shanghai", "m-"+name, t0)
-				if err := w.Sync(ctx, "prod", []Entry{own, shared}, false); err != nil {
-					errs <- fmt.Errorf("writer %s round %d: %w", name, r, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	got := mustRead(t, f, "prod")
-	if len(got) != 2*rounds+1 {
-		t.Fatalf("catalog has %d entries, want %d: %v", len(got), 2*rounds+1, ids(got))
-	}
-	for _, e := range got {
-		if e.InstanceID == "i-shared" && e.ImageID != fmt.Sprintf("m-shared-%02d", 2*rounds-1) {
-			t.Fatalf("shared instance holds %s, want the newest image", e.ImageID)
-		}
-	}
-	if gens := f.generations("prod"); len(gens) > 4 {
-		t.Errorf("garbage collection left %d generations: %v", len(gens), gens)
-	}
-}
-
-func TestGarbageCollectionKeepsNewest(t *testing.T) {
+// A corrupt winner is reported and skipped (the next object of its instance and region
+// is served); a Put of the same image replaces it.
+func TestCorruptObjectIsReported(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	w := f.writer(nil)
-	w.Keep = 3
-	for i := range 6 {
-		if err := w.Sync(context.Background(), "prod", []Entry{ent("i-1", "cn-shanghai", fmt.Sprintf("m-%d", i), t0.Add(time.Duration(i)*time.Hour))}, false); err != nil {
-			t.Fatal(err)
-		}
+	ctx := context.Background()
+	old, cur := ent("i-1", "r1", "m-old", t0), ent("i-1", "r1", "m-cur", t0.Add(time.Hour))
+	if err := w.Sync(ctx, "prod", []Entry{old, ent("i-2", "r1", "m-2", t0)}, false); err != nil {
+		t.Fatal(err)
 	}
-	want := []string{"gen-00000000000000000004.json", "gen-00000000000000000005.json", "gen-00000000000000000006.json"}
-	if gens := f.generations("prod"); !slices.Equal(gens, want) {
-		t.Fatalf("generations %v, want %v", gens, want)
+	r := refOf(cur)
+	badKey := objectKey("prod", KindImage, r)
+	if err := f.svc.PutObject(bkt, badKey, []byte(`{"schema":2,"policy":"prod","image":{"instanceId":`)); err != nil {
+		t.Fatal(err)
 	}
-	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, []string{"i-1/cn-shanghai=m-5"}) {
-		t.Fatalf("catalog = %v", got)
+	es, err := Read(ctx, f.store, bkt, "prod")
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !slices.Equal(ce.Keys, []string{badKey}) || ce.Bucket != bkt {
+		t.Fatalf("Read err = %v", err)
+	}
+	if got := ids(es); !slices.Equal(got, []string{"i-1/r1=m-old", "i-2/r1=m-2"}) {
+		t.Fatalf("Read with a corrupt winner = %v", got)
+	}
+	// An object whose body disagrees with its key is corrupt too.
+	moved := ent("i-3", "r1", "m-3", t0)
+	b, _ := encodeImage("prod", moved)
+	if err := f.svc.PutObject(bkt, objectKey("prod", KindImage, refOf(ent("i-9", "r1", "m-3", t0))), b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Read(ctx, f.store, bkt, "prod"); !errors.As(err, &ce) || len(ce.Keys) != 2 {
+		t.Fatalf("mismatched key: %v", err)
+	}
+	if _, err := w.Put(ctx, "prod", cur); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.PutObject(bkt, objectKey("prod", KindImage, refOf(ent("i-9", "r1", "m-3", t0))), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Sync(ctx, "prod", nil, true) // removes i-9 and the leftovers
+	if got := ids(mustRead(t, f, "prod")); len(got) != 0 {
+		t.Fatalf("after removeMissing: %v", got)
 	}
 }
 
-func TestSyncGivesUpWithErrConflict(t *testing.T) {
+// writeLegacy stores a schema-1 generation as the first catalog shape wrote it.
+func writeLegacy(t *testing.T, f *fixture, policy string, gen uint64, entries []Entry) {
+	t.Helper()
+	for i := range entries {
+		entries[i].Policy = policy
+	}
+	b, err := json.Marshal(legacyDocument{Schema: 1, Policy: policy, Generation: gen, WrittenAt: t0, Entries: entries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.PutObject(bkt, generationKey(policy, gen), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrationFromGenerations(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	hs := &hookStore{Store: f.store, failPuts: true}
-	w := NewWriter(hs, bkt, nil)
-	w.MaxAttempts = 3
-	err := w.Sync(context.Background(), "prod", []Entry{ent("i-1", "cn-shanghai", "m-1", t0)}, false)
-	if !errors.Is(err, ErrConflict) || hs.puts != 3 {
-		t.Fatalf("err = %v after %d puts", err, hs.puts)
+	var logs testutil.Buffer
+	w := f.writer(slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx := context.Background()
+	writeLegacy(t, f, "prod", 1, []Entry{ent("i-gone", "r1", "m-gone", t0)})
+	writeLegacy(t, f, "prod", 2, []Entry{ent("i-a", "r1", "m-a", t0), ent("i-b", "r1", "m-b-old", t0)})
+	badKey := generationKey("prod", 3)
+	if err := f.svc.PutObject(bkt, badKey, []byte(`{"schema":1,`)); err != nil {
+		t.Fatal(err)
+	}
+
+	// Before migration, Read serves the newest readable generation (and names the bad one).
+	es, err := Read(ctx, f.store, bkt, "prod")
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !slices.Equal(ce.Keys, []string{badKey}) {
+		t.Fatalf("Read err = %v", err)
+	}
+	if got := ids(es); !slices.Equal(got, []string{"i-a/r1=m-a", "i-b/r1=m-b-old"}) {
+		t.Fatalf("Read before migration = %v", got)
+	}
+
+	// The first Sync migrates, merging by data age, and reports the corrupt generation.
+	err = w.Sync(ctx, "prod", []Entry{ent("i-b", "r1", "m-b-new", t0.Add(time.Hour)), ent("i-c", "r1", "m-c", t0)}, false)
+	if !errors.As(err, &ce) || !slices.Equal(ce.Keys, []string{badKey}) {
+		t.Fatalf("Sync err = %v, want the corrupt generation as a warning", err)
+	}
+	if !strings.Contains(logs.String(), badKey) || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("corruption not logged:\n%s", logs.String())
+	}
+	want := []string{"i-a/r1=m-a", "i-b/r1=m-b-new", "i-c/r1=m-c"}
+	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, want) {
+		t.Fatalf("after migration = %v, want %v", got, want)
+	}
+	if objs := f.objects("prod"); len(objs) != 3 {
+		t.Fatalf("objects %v", objs)
+	}
+	mk, ok := f.svc.Object(bkt, markerKey("prod"))
+	if !ok || !strings.Contains(string(mk), `"fromGeneration":3`) && !strings.Contains(string(mk), `"fromGeneration":2`) {
+		t.Fatalf("marker %q", mk)
+	}
+	if _, ok := f.svc.Object(bkt, generationKey("prod", 2)); !ok {
+		t.Fatal("the schema-1 generations must stay in place")
+	}
+	// Migrated once: the schema-1 catalog no longer counts (a removal sticks).
+	if err := w.Sync(ctx, "prod", []Entry{ent("i-c", "r1", "m-c", t0)}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, []string{"i-c/r1=m-c"}) {
+		t.Fatalf("after removeMissing = %v", got)
 	}
 }
 
@@ -504,5 +602,8 @@ func TestReadMissingBucket(t *testing.T) {
 	w := NewWriter(f.store, "no-such-bucket", nil)
 	if err := w.Sync(context.Background(), "prod", []Entry{ent("i-1", "r", "m", t0)}, false); !errors.Is(err, ossx.ErrNotFound) {
 		t.Fatalf("sync err = %v", err)
+	}
+	if _, err := w.Put(context.Background(), "prod", ent("i-1", "r", "m", t0)); !errors.Is(err, ossx.ErrNotFound) {
+		t.Fatalf("put err = %v", err)
 	}
 }
