@@ -7,22 +7,22 @@ import "time"
 
 // Entry is the newest restorable (Available) image of one instance in one region.
 type Entry struct {
-	Policy        string            `json:"policy"`
-	InstanceID    string            `json:"instanceId"`
-	Region        string            `json:"region"` // where the image lives
-	ImageID       string            `json:"imageId"`
-	ImageName     string            `json:"imageName"`
-	Role          string            `json:"role"` // "source" or "copy"
-	SourceImageID string            `json:"sourceImageId,omitempty"`
-	SourceRegion  string            `json:"sourceRegion,omitempty"`
-	Slot          string            `json:"slot,omitempty"`
-	CreationTime  time.Time         `json:"creationTime"`
+	Policy        string    `json:"policy"`
+	InstanceID    string    `json:"instanceId"`
+	Region        string    `json:"region"` // where the image lives
+	ImageID       string    `json:"imageId"`
+	ImageName     string    `json:"imageName"`
+	Role          string    `json:"role"` // "source" or "copy"
+	SourceImageID string    `json:"sourceImageId,omitempty"`
+	SourceRegion  string    `json:"sourceRegion,omitempty"`
+	Slot          string    `json:"slot,omitempty"`
+	CreationTime  time.Time `json:"creationTime"`
 	// DataTime is when the protected data was captured: the creation time of the source
 	// image (for a copy, carried as lineage). The catalog orders by it, never by when a
 	// copy finished; zero means CreationTime (entries written before it existed).
-	DataTime time.Time `json:"dataTime,omitzero"`
-	SizeGiB       int               `json:"sizeGiB"`
-	Tags          map[string]string `json:"tags,omitempty"`
+	DataTime time.Time         `json:"dataTime,omitzero"`
+	SizeGiB  int               `json:"sizeGiB"`
+	Tags     map[string]string `json:"tags,omitempty"`
 	// RPOSeconds: how old the protected data is at the time it became restorable here
 	// (UpdatedAt of availability − creation time of the source image), as achieved.
 	RPOSeconds int64     `json:"rpoSeconds"`
