@@ -53,6 +53,7 @@ type Handler struct {
 	cfgErr error
 	stdout io.Writer
 	getenv func(string) string
+	opts   Options // clock and SDK retry bounds (clock.go)
 }
 
 // New returns the handler of fn. A broken configuration does not stop the process: every
@@ -60,7 +61,7 @@ type Handler struct {
 // visible in FC's records instead of a crash loop.
 func New(fn Function, getenv func(string) string, stdout io.Writer) *Handler {
 	cfg, err := ConfigFromEnv(getenv)
-	return &Handler{fn: fn, cfg: cfg, cfgErr: err, stdout: stdout, getenv: getenv}
+	return &Handler{fn: fn, cfg: cfg, cfgErr: err, stdout: stdout, getenv: getenv, opts: Options{Clock: wallClock{}}}
 }
 
 // Handle is the FC handler: func(ctx, []byte) (*Result, error). The raw payload is parsed
@@ -71,6 +72,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 		Endpoint: h.cfg.SLSEndpointFor(inv.Region), Project: h.cfg.SLSProject, Logstore: h.cfg.SLSLogstore,
 		Topic: string(h.fn), Source: inv.RequestID,
 		AccessKeyID: inv.Creds.AccessKeyID, AccessKeySecret: inv.Creds.AccessKeySecret, SecurityToken: inv.Creds.SecurityToken,
+		RetryTimeout: h.opts.SLSRetryTimeout,
 	})
 	log = log.With(obs.KeyFunction, string(h.fn), obs.KeyRequestID, inv.RequestID)
 	if logErr != nil {
@@ -192,9 +194,9 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	if err != nil {
 		return res, err
 	}
-	now := invocationTime(timer, evs, time.Now().UTC())
+	now := invocationTime(timer, evs, h.opts.Clock.Now().UTC())
 	deps := backup.Deps{
-		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now },
+		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
 		Catalog:   &catalogs{store: store, pol: pol, log: log},
 		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,
 	}

@@ -107,7 +107,8 @@ func (c *cloud) handler(fn app.Function) *app.Handler {
 	defer c.hmu.Unlock()
 	h := c.handlers[fn]
 	if h == nil {
-		h = app.New(fn, c.getenv, c.stdout)
+		// The one time model: back-off sleeps on the local cloud's simulated clock.
+		h = app.New(fn, c.getenv, c.stdout).WithOptions(app.Options{Clock: c.clock})
 		c.handlers[fn] = h
 	}
 	return h

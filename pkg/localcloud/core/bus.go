@@ -137,10 +137,12 @@ func NewEnv(clock *Clock, log *slog.Logger) *Env {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	faults := NewFaults(1)
+	faults.Now = clock.Now // QPS windows on the simulated clock (the one time model)
 	return &Env{
 		Clock:            clock,
 		Creds:            NewCreds(clock),
-		Faults:           NewFaults(1),
+		Faults:           faults,
 		Bus:              NewBus(),
 		Tracker:          NewTracker(),
 		Log:              log,

@@ -4,6 +4,7 @@ package core
 
 import (
 	"container/heap"
+	"context"
 	"sync"
 	"time"
 )
@@ -225,4 +226,37 @@ func (q *timerQueue) Pop() any {
 	e.index = -1
 	*q = old[:n-1]
 	return e
+}
+
+// Sleep waits d of simulated time, or until ctx ends (its error is returned). It is the
+// one sleep of the time model: the product's back-off (through the injected Sleep of
+// pkg/backup and pkg/app), the services' injected latency and the EventBridge delays all
+// wait here, so a throttled scenario costs simulated seconds, not wall seconds.
+//
+//   - manual clock: time moves forward by d at once (AdvanceTo Now()+d), firing what falls
+//     due on the way. Concurrent sleepers each move it, so simulated time runs at least as
+//     fast as it would in the cloud: deadlines are met no more easily than for real.
+//   - real-time clock: waits d/speed of wall time.
+//
+// Sleep must not be called from a clock callback (Advance runs callbacks one at a time).
+func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
+	speed := c.Speed()
+	if speed == 0 {
+		c.AdvanceTo(c.Now().Add(d))
+		return ctx.Err()
+	}
+	t := time.NewTimer(time.Duration(float64(d) / speed))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

@@ -8,10 +8,10 @@ import (
 
 // FaultRule configures injected faults for one service action ("*" matches any action).
 type FaultRule struct {
-	// QPS throttles calls above this many per wall-clock second (0 = unlimited). The
-	// service answers with its throttling error (ECS: Throttling.User, 400). Wall time,
-	// not simulated time: callers run (and back off) in wall time, and a manual clock
-	// stands still while they do.
+	// QPS throttles calls above this many per second of Faults.Now (0 = unlimited). The
+	// service answers with its throttling error (ECS: Throttling.User, 400). NewEnv sets
+	// Faults.Now to the simulated clock: callers back off on that clock (Clock.Sleep), and
+	// the FC runtime moves a manual clock on while a real process works.
 	QPS int `json:"qps,omitempty"`
 	// ErrorRate is the probability (0..1) of answering with a 5xx.
 	ErrorRate float64 `json:"errorRate,omitempty"`
@@ -22,7 +22,7 @@ type FaultRule struct {
 	ErrorCode string `json:"errorCode,omitempty"`
 	// FailNext makes the next N calls fail with ErrorStatus/ErrorCode, then stops.
 	FailNext int `json:"failNext,omitempty"`
-	// Latency is added (in wall-clock time) before the call is served.
+	// Latency is added (in simulated time, Clock.Sleep) before the call is served.
 	Latency time.Duration `json:"latency,omitempty"`
 }
 
@@ -45,8 +45,8 @@ type Fault struct {
 
 // Faults holds fault rules per service and action and decides per request.
 type Faults struct {
-	// Now is the time source of QPS windows (default time.Now); tests may replace it
-	// before use.
+	// Now is the time source of QPS windows (time.Now for a bare NewFaults; NewEnv sets
+	// the simulated clock); replace it only before use.
 	Now     func() time.Time
 	mu      sync.Mutex
 	rules   map[string]*FaultRule // key service/action

@@ -25,7 +25,6 @@
 package ecs
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -318,7 +317,7 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	// Faults come first: a throttled or failing gateway answers before any work.
 	f := s.env.Faults.Check("ecs", q.action)
 	if f.Latency > 0 {
-		if err := sleepCtx(r.Context(), f.Latency); err != nil {
+		if err := s.env.Clock.Sleep(r.Context(), f.Latency); err != nil {
 			return nil, errf(500, "InternalError", "The request was cancelled.")
 		}
 	}
@@ -383,17 +382,6 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	}
 	s.env.Log.Debug("ecs: request", "action", q.action, "region", q.region, "requestId", reqID)
 	return h(s, q)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("fault latency: %w", ctx.Err())
-	}
 }
 
 // publishAll sends events after the service lock is released: subscribers may call back.

@@ -187,8 +187,9 @@ func (in *instance) waitPolling(ctx context.Context, limit time.Duration) error 
 	}
 }
 
-// invoke hands p to the instance and waits for its result until deadline (wall clock).
-func (in *instance) invoke(ctx context.Context, p *pending, deadline time.Time) (apiResult, outcome) {
+// invoke hands p to the instance and waits for its result until deadline (wall clock) or
+// until expired is closed (the simulated deadline passed).
+func (in *instance) invoke(ctx context.Context, p *pending, deadline time.Time, expired <-chan struct{}) (apiResult, outcome) {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
@@ -196,6 +197,9 @@ func (in *instance) invoke(ctx context.Context, p *pending, deadline time.Time) 
 	case <-in.exited:
 		return apiResult{}, outExited
 	case <-t.C:
+		in.kill()
+		return apiResult{}, outTimeout
+	case <-expired:
 		in.kill()
 		return apiResult{}, outTimeout
 	case <-ctx.Done():
@@ -214,6 +218,9 @@ func (in *instance) invoke(ctx context.Context, p *pending, deadline time.Time) 
 			return apiResult{}, outExited
 		}
 	case <-t.C:
+		in.kill()
+		return apiResult{}, outTimeout
+	case <-expired:
 		in.kill()
 		return apiResult{}, outTimeout
 	case <-ctx.Done():

@@ -132,6 +132,8 @@ type Runtime struct {
 	invs   []Invocation
 	temps  []string
 	closed bool
+	busy   int           // invocations a process is working on (pace)
+	pacing chan struct{} // closed to stop the pacer; nil while idle
 }
 
 type function struct {
@@ -500,10 +502,17 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 	}
 	inv.InstanceID = in.id
 
+	// Two deadlines, one timeout: the process gets a wall-clock deadline (its own clock is
+	// the wall), and the runtime also ends the invocation when the simulated clock passes
+	// start+timeout, so a clock jump or simulated latency kills a run as FC would.
 	deadline := time.Now().Add(spec.Timeout)
+	expired := make(chan struct{})
+	simTimer := r.env.Clock.AfterFunc(inv.Start.Add(spec.Timeout), func() { close(expired) })
+	defer simTimer.Stop()
+	defer r.pace()()
 	h := r.headers(spec, id, deadline, retry)
 	p := &pending{id: id, payload: payload, header: h, result: make(chan apiResult, 1)}
-	res, out := in.invoke(ctx, p, deadline)
+	res, out := in.invoke(ctx, p, deadline, expired)
 	switch out {
 	case outResult:
 		inv.Response = res.body
@@ -698,4 +707,45 @@ func (r *Runtime) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// pace marks one invocation as worked on by a real process until the returned func is
+// called. While any is, a manual clock moves on by the wall time that passes: a process
+// sleeps and waits on its own (wall) clock, and in the one time model that time is
+// simulated time too, so its back-off opens the next QPS window and its slowness counts
+// against its simulated deadline. A real-time clock moves on its own and is left alone.
+func (r *Runtime) pace() (done func()) {
+	r.mu.Lock()
+	r.busy++
+	if r.busy == 1 {
+		r.pacing = make(chan struct{})
+		go r.paceLoop(r.pacing)
+	}
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		r.busy--
+		if r.busy == 0 {
+			close(r.pacing)
+			r.pacing = nil
+		}
+		r.mu.Unlock()
+	}
+}
+
+func (r *Runtime) paceLoop(stop <-chan struct{}) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			if d := now.Sub(last); d > 0 && r.env.Clock.Speed() == 0 {
+				r.env.Clock.Advance(d)
+			}
+			last = now
+		}
+	}
 }

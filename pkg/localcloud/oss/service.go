@@ -333,12 +333,7 @@ func onlyKnown(q map[string][]string, names ...string) []string {
 func (s *Service) fault(req *request, action string) *apiError {
 	f := s.env.Faults.Check("oss", action)
 	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-req.r.Context().Done():
-			t.Stop()
-		}
+		_ = s.env.Clock.Sleep(req.r.Context(), f.Latency) // simulated time: the one time model
 	}
 	switch f.Kind {
 	case core.FaultThrottle:

@@ -293,12 +293,7 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Service) fault(r *http.Request, action string) *apiError {
 	f := s.env.Faults.Check("sls", action)
 	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-		}
+		_ = s.env.Clock.Sleep(r.Context(), f.Latency) // simulated time: the one time model
 	}
 	switch f.Kind {
 	case core.FaultThrottle:
