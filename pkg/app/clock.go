@@ -32,6 +32,9 @@ type Options struct {
 	// wall clock inside the SDK (0: obs's default). Tests on a simulated clock keep it
 	// small so an SLS fault costs milliseconds.
 	SLSRetryTimeout time.Duration
+	// Jitter draws each back-off in [0, d] (nil: ecsx.FullJitter); a seeded one makes a
+	// simulated run reproducible.
+	Jitter func(d time.Duration) time.Duration
 }
 
 // WithOptions sets o on h (before its first invocation) and returns h.

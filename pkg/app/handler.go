@@ -197,6 +197,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	now := invocationTime(timer, evs, h.opts.Clock.Now().UTC())
 	deps := backup.Deps{
 		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
+		Retry:     ecsx.RetryConfig{Jitter: h.opts.Jitter},
 		Catalog:   &catalogs{store: store, pol: pol, log: log},
 		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,
 	}

@@ -16,7 +16,9 @@ func TestThrottledScenarioTakesSimulatedNotWallTime(t *testing.T) {
 	t.Parallel()
 	c := slsCloud(t, nil)
 	for _, fn := range []app.Function{app.CreateImage, app.CopyImage} {
-		c.handler(fn).WithOptions(app.Options{Clock: c.clock, SLSRetryTimeout: 20 * time.Millisecond})
+		// Identity jitter: every back-off waits its full ceiling, so the total is exact.
+		c.handler(fn).WithOptions(app.Options{Clock: c.clock, SLSRetryTimeout: 20 * time.Millisecond,
+			Jitter: func(d time.Duration) time.Duration { return d }})
 	}
 	// Four throttled answers in a row to the first DescribeInstances: the retry loop's
 	// fifth and last attempt succeeds after 7.5 s of back-off.
