@@ -1,4 +1,4 @@
-// Package localcloud assembles the local cloud: one HTTP endpoint that serves ECS (RPC),
+// Package localcloud assembles the local cloud: one HTTP endpoint that serves ECS and RDS (RPC),
 // SLS and OSS to the unmodified official SDKs, plus the FC runtime that runs the real
 // function binaries, FC timers and EventBridge rules read from s.yaml, all on one
 // simulated clock with injectable faults.
@@ -26,6 +26,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/oss"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/rds"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/timer"
 )
@@ -55,6 +56,7 @@ type Server struct {
 	ECS    *ecs.Service
 	SLS    *sls.Service
 	OSS    *oss.Service
+	RDS    *rds.Service
 	FC     *fc.Runtime
 	Timers *timer.Scheduler
 	Bridge *eventbridge.Bridge
@@ -84,6 +86,7 @@ func New(opts Options) (*Server, error) {
 		ECS: ecsSvc,
 		SLS: sls.New(env),
 		OSS: oss.New(env),
+		RDS: rds.New(env),
 		FC:  fc.New(env, opts.FunctionOutput),
 	}
 	s.Bridge = eventbridge.New(env, opts.Delivery)
@@ -142,10 +145,14 @@ func (s *Server) Close() error {
 // ServeHTTP routes a request to the service it was meant for.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case strings.HasPrefix(r.URL.Path, "/_localcloud/rds/"):
+		s.RDS.Control(w, r)
 	case strings.HasPrefix(r.URL.Path, "/_localcloud/"):
 		s.control(w, r)
 	case r.Header.Get("x-log-apiversion") != "" || strings.HasPrefix(r.Header.Get("Authorization"), "LOG "):
 		s.SLS.ServeHTTP(w, r)
+	case rds.IsRDS(r): // before ECS: both are RPC, told apart by API version
+		s.RDS.ServeHTTP(w, r)
 	case isECS(r):
 		s.ECS.ServeHTTP(w, r)
 	default:

@@ -27,10 +27,8 @@ package ecs
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -274,29 +272,9 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	if r.URL.Path != "/" && r.URL.Path != "" {
 		return nil, errf(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method: path %s.", r.URL.Path)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, errf(400, "InvalidParameter", "The request body could not be read: %v.", err)
-	}
-	if len(body) > maxBody {
-		return nil, errf(400, "InvalidParameter", "The request body exceeds %d bytes.", maxBody)
-	}
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, errf(400, "InvalidParameter", "The query string is malformed: %v.", err)
-	}
-	form := url.Values{}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" && len(body) > 0 {
-		if form, err = url.ParseQuery(string(body)); err != nil {
-			return nil, errf(400, "InvalidParameter", "The form body is malformed: %v.", err)
-		}
-	}
-	params := url.Values{}
-	for k, v := range query {
-		params[k] = v
-	}
-	for k, v := range form {
-		params[k] = v
+	query, params, body, aerr := readParams(r)
+	if aerr != nil {
+		return nil, aerr
 	}
 	q := &request{params: params, reqID: reqID, account: s.account}
 	v3 := strings.HasPrefix(r.Header.Get("Authorization"), v3Algorithm)
@@ -339,7 +317,6 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 		return nil, errf(status, code, "%s", msg)
 	}
 
-	var aerr *apiError
 	if v3 {
 		aerr = s.verifyV3(r, query, body, q)
 	} else {
