@@ -139,7 +139,7 @@ func (s *Server) Close() error {
 		errHTTP = s.http.Shutdown(ctx)
 	}
 	s.Env.Clock.Close()
-	return errors.Join(errFC, errHTTP)
+	return errors.Join(errFC, errHTTP, s.OSS.Close())
 }
 
 // ServeHTTP routes a request to the service it was meant for.

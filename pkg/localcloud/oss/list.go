@@ -119,7 +119,7 @@ func (s *Service) listObjects(req *request, v2 bool) *apiError {
 			continue
 		}
 		c := contentsXML{Key: esc(it.key), LastModified: it.obj.lastModified.Format(ossTime), ETag: it.obj.etag,
-			Type: "Normal", Size: int64(len(it.obj.data)), StorageClass: "Standard"}
+			Type: it.obj.objectType(), Size: it.obj.length(), StorageClass: "Standard"}
 		if !v2 || q.Get("fetch-owner") == "true" {
 			c.Owner = owner
 		}

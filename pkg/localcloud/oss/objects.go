@@ -377,7 +377,7 @@ func (s *Service) getObject(req *request, action string) *apiError {
 	h.Set("ETag", o.etag)
 	h.Set("Last-Modified", o.lastModified.Format(http.TimeFormat))
 	if action == "GetObjectMeta" {
-		h.Set("Content-Length", strconv.Itoa(len(o.data)))
+		h.Set("Content-Length", strconv.FormatInt(o.length(), 10))
 		req.w.WriteHeader(http.StatusOK)
 		return nil
 	}
@@ -386,7 +386,7 @@ func (s *Service) getObject(req *request, action string) *apiError {
 	}
 	h.Set("Content-Type", o.contentType)
 	h.Set("Accept-Ranges", "bytes")
-	h.Set("x-oss-object-type", "Normal")
+	h.Set("x-oss-object-type", o.objectType())
 	h.Set("x-oss-storage-class", "Standard")
 	// Always the CRC of the whole object, as OSS does; the SDK skips its check for ranges.
 	h.Set("x-oss-hash-crc64ecma", strconv.FormatUint(o.crc64, 10))
@@ -400,14 +400,14 @@ func (s *Service) getObject(req *request, action string) *apiError {
 			}
 		}
 	}
-	size := int64(len(o.data))
-	body, status := o.data, http.StatusOK
+	size := o.length()
+	start, end, status := int64(0), size-1, http.StatusOK
 	if rv := r.Header.Get("Range"); rv != "" && action == "GetObject" {
-		start, end, ok, satisfiable := parseRange(rv, size)
+		rs, re, ok, satisfiable := parseRange(rv, size)
 		standard := strings.EqualFold(r.Header.Get("x-oss-range-behavior"), "standard")
 		switch {
 		case ok && satisfiable:
-			body, status = o.data[start:end+1], http.StatusPartialContent
+			start, end, status = rs, re, http.StatusPartialContent
 			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, size))
 		case standard && ok:
 			// Without x-oss-range-behavior: standard, OSS ignores a range it cannot serve
@@ -417,11 +417,18 @@ func (s *Service) getObject(req *request, action string) *apiError {
 				extraHeaders: map[string]string{"Content-Range": fmt.Sprintf("bytes */%d", size)}}
 		}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	req.w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = req.w.Write(body)
+	h.Set("Content-Length", strconv.FormatInt(end-start+1, 10))
+	if r.Method == http.MethodHead || size == 0 {
+		req.w.WriteHeader(status)
+		return nil
 	}
+	body, err := o.body(start, end)
+	if err != nil {
+		return &apiError{Status: http.StatusInternalServerError, Code: "InternalError", Message: "read object: " + err.Error()}
+	}
+	defer body.Close()
+	req.w.WriteHeader(status)
+	_, _ = io.Copy(req.w, body)
 	return nil
 }
 

@@ -26,7 +26,10 @@
 //   - Every mutation validates the whole request (names, headers, body size, digest)
 //     before it touches the store, so bad input writes nothing.
 //
-// Not emulated: multipart upload, append, ACLs, versioning, presigned URLs, auth v2/v4,
+//   - Multipart upload (multipart.go): Initiate, UploadPart, ListParts,
+//     ListMultipartUploads, Complete, Abort; parts spooled to disk, never whole in memory.
+//
+// Not emulated: UploadPartCopy, append, ACLs, versioning, presigned URLs, auth v2/v4,
 // the 15-minute Date skew check (the simulated clock may be years away from the SDK's
 // wall-clock Date).
 package oss
@@ -61,6 +64,10 @@ type Service struct {
 	buckets       map[string]*bucket
 	maxObjectSize int64
 	defaultRegion string
+	uploads       map[string]*upload // multipart uploads in progress, by upload id
+
+	spoolMu  sync.Mutex
+	spoolDir string // part files of uploads and multipart objects (multipart.go)
 }
 
 type bucket struct {
@@ -73,7 +80,11 @@ type bucket struct {
 }
 
 type object struct {
-	data         []byte
+	data []byte
+	// A multipart object's bytes are its parts' spooled files, in order (multipart.go).
+	segments     []segment
+	size         int64
+	multipart    bool
 	etag         string // quoted upper-hex MD5, as OSS returns it
 	crc64        uint64
 	contentType  string
@@ -89,6 +100,7 @@ func New(env *core.Env) *Service {
 	return &Service{
 		env:           env,
 		buckets:       map[string]*bucket{},
+		uploads:       map[string]*upload{},
 		maxObjectSize: DefaultMaxObjectSize,
 		defaultRegion: DefaultRegion,
 	}
@@ -167,7 +179,8 @@ func (s *Service) Object(bucketName, key string) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return append([]byte(nil), o.data...), true
+	data, err := o.readAll()
+	return data, err == nil
 }
 
 // Keys lists the keys of a bucket in order (inspection).
@@ -213,7 +226,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.fail(req, errInvalidBucketName(req.bucket))
 		return
 	}
-	action := s.action(req)
+	action := multipartAction(req)
+	if action == "" {
+		action = s.action(req)
+	}
 	if action == "" {
 		s.fail(req, &apiError{Status: http.StatusNotImplemented, Code: "NotImplemented",
 			Message: fmt.Sprintf("%s %s is not implemented by the local OSS", r.Method, r.URL.RequestURI())})
@@ -253,6 +269,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.getObject(req, action)
 	case "DeleteObject":
 		err = s.deleteObject(req)
+	default:
+		err = s.serveMultipart(req, action)
 	}
 	if err != nil {
 		s.fail(req, err)
