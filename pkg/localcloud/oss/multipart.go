@@ -627,7 +627,9 @@ func (s *Service) Uploads(bucketName string) []MultipartUpload {
 		}
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b MultipartUpload) int { return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.UploadID, b.UploadID)) })
+	slices.SortFunc(out, func(a, b MultipartUpload) int {
+		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.UploadID, b.UploadID))
+	})
 	return out
 }
 
@@ -658,4 +660,3 @@ func (s *Service) Stat(bucketName, key string) (ObjectInfo, error) {
 	}
 	return ObjectInfo{Size: o.length(), CRC64: o.crc64, ETag: o.etag, Type: o.objectType(), Headers: h}, nil
 }
-

@@ -3,14 +3,17 @@
 // unmodified aliyun-oss-go-sdk runs against it.
 //
 // What is emulated, and the wire quirks it keeps (see wire-protocols.md §4):
+//
 //   - Buckets: ListBuckets, PutBucket, GetBucketInfo, GetBucketLocation, DeleteBucket.
 //     A bucket's region is the service's default region (SetDefaultRegion) unless the
 //     CreateBucketConfiguration body carries a LocationConstraint ("oss-cn-shanghai"); the
 //     admin CreateBucket sets it directly. Real OSS takes the region from the endpoint;
 //     one local endpoint serves every region, so it cannot.
+//
 //   - Objects: PutObject, GetObject (Range → 206), HeadObject, HEAD ?objectMeta,
 //     CopyObject, DeleteObject (204 even when missing), DeleteObjects (POST ?delete),
 //     ListObjects (v1) and ListObjectsV2 with encoding-type=url.
+//
 //   - Conditions: x-oss-forbid-overwrite on Put/Copy (409 FileAlreadyExists); If-Match,
 //     If-None-Match, If-Modified-Since, If-Unmodified-Since on GET/HEAD (412 / 304);
 //     x-oss-copy-source-if-match / -if-none-match on Copy. PutObject with If-Match or
@@ -18,11 +21,13 @@
 //     S3-compatible API answers "NotImplemented … A header you provided implies
 //     functionality that is not implemented"), so code must not rely on it; use
 //     x-oss-forbid-overwrite, the only atomic write condition OSS offers.
+//
 //   - Faults: env.Faults.Check("oss", action) with action one of ListBuckets, PutBucket,
 //     DeleteBucket, GetBucketInfo, GetBucketLocation, ListObjects, ListObjectsV2,
 //     PutObject, CopyObject, GetObject, HeadObject, GetObjectMeta, DeleteObject,
 //     DeleteObjects. Throttling answers 503 ServiceUnavailable; injected errors use the
 //     rule's status and code (default 503 ServiceUnavailable / 500 InternalError).
+//
 //   - Every mutation validates the whole request (names, headers, body size, digest)
 //     before it touches the store, so bad input writes nothing.
 //
