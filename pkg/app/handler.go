@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/events"
 	"github.com/ecsdr/ecs-image-dr/pkg/obs"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+	"github.com/ecsdr/ecs-image-dr/pkg/redact"
 )
 
 // Credentials are the invocation's role credentials (STS).
@@ -68,6 +70,35 @@ func New(fn Function, getenv func(string) string, stdout io.Writer) *Handler {
 // here so a malformed event is acknowledged with a record instead of a JSON decode error.
 func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	inv := h.invocation(ctx)
+	secrets := redact.NewSecrets(inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken)
+	res, err := h.handleLogged(ctx, inv, payload)
+	// The result and the error go to FC (and to whoever reads the invocation's record):
+	// the last line of defence after the adapters' and the logger's redaction.
+	return scrubResult(res, secrets), secrets.Error(err)
+}
+
+// scrubResult removes credential values and credential-shaped content from every string
+// of res, through its JSON form.
+func scrubResult(res *Result, secrets *redact.Secrets) *Result {
+	if res == nil {
+		return nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return res
+	}
+	clean := secrets.JSON(b)
+	if string(clean) == string(b) {
+		return res
+	}
+	out := &Result{}
+	if err := json.Unmarshal(clean, out); err != nil {
+		return &Result{Function: res.Function, Kind: res.Kind, Note: "result withheld: it could not be redacted"}
+	}
+	return out
+}
+
+func (h *Handler) handleLogged(ctx context.Context, inv Invocation, payload []byte) (*Result, error) {
 	log, sink, logErr := obs.New(h.stdout, h.cfg.LogLevel, obs.SLSConfig{
 		Endpoint: h.cfg.SLSEndpointFor(inv.Region), Project: h.cfg.SLSProject, Logstore: h.cfg.SLSLogstore,
 		Topic: string(h.fn), Source: inv.RequestID,

@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/redact"
 )
 
 // Attribute keys every function uses.
@@ -79,33 +81,63 @@ func isSecretKey(key string) bool {
 // cfg, New still returns a working stdout-only logger and a no-op Sink with the error, so
 // a caller may log the problem and carry on.
 func New(w io.Writer, level slog.Leveler, cfg SLSConfig) (*slog.Logger, *Sink, error) {
+	// Redaction by value: whatever an error or a message carries, the invocation's own
+	// credentials never reach stdout or SLS (redaction by key and by shape catch the rest).
+	secrets := redact.NewSecrets(append([]string{cfg.AccessKeyID, cfg.AccessKeySecret, cfg.SecurityToken}, cfg.Redact...)...)
 	out := slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 			if isSecretKey(a.Key) {
 				return slog.String(a.Key, redacted)
 			}
-			return a
+			return scrubAttr(secrets, a)
 		},
 	})
 	sink, err := newSink(cfg, out)
 	if err != nil {
 		return slog.New(out), &Sink{}, err
 	}
-	h := &handler{out: out, level: level}
+	h := &handler{out: out, level: level, secrets: secrets}
 	if sink.client != nil {
 		h.sink = sink
 	}
 	return slog.New(h), sink, nil
 }
 
+// scrubAttr removes credentials from a value on its way to stdout: strings and errors by
+// shape and value; other values (structs, slices) through their JSON form.
+func scrubAttr(secrets *redact.Secrets, a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, secrets.Scrub(v.String()))
+	case slog.KindAny:
+		switch x := v.Any().(type) {
+		case error:
+			return slog.String(a.Key, secrets.Scrub(x.Error()))
+		case fmt.Stringer:
+			return slog.String(a.Key, secrets.Scrub(x.String()))
+		case []byte:
+			return slog.String(a.Key, secrets.Scrub(string(x)))
+		default:
+			b, err := json.Marshal(x)
+			if err != nil {
+				return slog.String(a.Key, secrets.Scrub(fmt.Sprint(x)))
+			}
+			return slog.Any(a.Key, json.RawMessage(secrets.Scrub(string(b))))
+		}
+	}
+	return a
+}
+
 // handler tees records to the JSON handler and the sink.
 type handler struct {
-	out    slog.Handler
-	sink   *Sink
-	level  slog.Leveler
-	prefix string    // open groups, "a.b."
-	attrs  []content // WithAttrs, already flattened
+	out     slog.Handler
+	secrets *redact.Secrets
+	sink    *Sink
+	level   slog.Leveler
+	prefix  string    // open groups, "a.b."
+	attrs   []content // WithAttrs, already flattened
 }
 
 type content struct{ k, v string }
@@ -125,13 +157,17 @@ func (h *handler) Handle(ctx context.Context, r slog.Record) error {
 	cs = append(cs,
 		content{ContentTime, t.UTC().Format(time.RFC3339Nano)},
 		content{ContentLevel, r.Level.String()},
-		content{ContentMsg, r.Message},
+		content{ContentMsg, h.secrets.Scrub(r.Message)},
 	)
 	cs = append(cs, h.attrs...)
+	n := len(cs)
 	r.Attrs(func(a slog.Attr) bool {
 		cs = flatten(cs, h.prefix, a)
 		return true
 	})
+	for i := n; i < len(cs); i++ {
+		cs[i].v = h.secrets.Scrub(cs[i].v)
+	}
 	h.sink.add(t, cs)
 	return err
 }
@@ -140,8 +176,12 @@ func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 	c := *h
 	c.out = h.out.WithAttrs(as)
 	c.attrs = append([]content(nil), h.attrs...)
+	n := len(c.attrs)
 	for _, a := range as {
 		c.attrs = flatten(c.attrs, h.prefix, a)
+	}
+	for i := n; i < len(c.attrs); i++ {
+		c.attrs[i].v = h.secrets.Scrub(c.attrs[i].v)
 	}
 	return &c
 }

@@ -14,6 +14,8 @@ import (
 
 	sls "github.com/aliyun/aliyun-log-go-sdk"
 	"github.com/gogo/protobuf/proto"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/redact"
 )
 
 // SLSConfig says where records go. Project "" means stdout only.
@@ -29,6 +31,9 @@ type SLSConfig struct {
 	// Credentials: the function's role credentials from the FC context (STS). Update them
 	// per invocation with Sink.SetCredentials.
 	AccessKeyID, AccessKeySecret, SecurityToken string
+	// Redact lists further values never to write (stdout or SLS); the credentials above
+	// are always redacted, with or without a project.
+	Redact []string
 	// HTTPClient is optional (the local cloud's DialClient, a proxy...).
 	HTTPClient *http.Client
 	// RetryTimeout bounds the SDK's own retries of 5xx replies (default 3 s; the SDK's 90 s
@@ -275,8 +280,9 @@ func (e *FlushError) Error() string {
 			detail = se.Message // the SDK's "ClientError" wrapper of a transport error
 		}
 	}
-	// One line: the SDK's errors are indented JSON, which would split a stdout record.
-	detail = strings.Join(strings.Fields(detail), " ")
+	// One line: the SDK's errors are indented JSON, which would split a stdout record. A
+	// transport error's text holds the request URL: no credential may ride along.
+	detail = redact.String(strings.Join(strings.Fields(detail), " "))
 	return fmt.Sprintf("obs: put %d logs to sls %s/%s: %s", e.Logs, e.Project, e.Logstore, detail)
 }
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/redact"
 )
 
 // Error is an ECS call failure with the call's context. The adapter returns it for every
@@ -24,7 +26,9 @@ type Error struct {
 	HTTPStatus int    // 0 for transport errors
 	RequestID  string
 	Message    string
-	Err        error // the underlying SDK or transport error (may be nil for fakes)
+	// Err is the underlying error with credential-shaped content removed (see wrap); nil
+	// for a service error, whose code, status and message are the fields above.
+	Err error
 }
 
 func (e *Error) Error() string {
@@ -41,10 +45,17 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	switch {
+	case e.Err != nil && e.Code != "":
+		fmt.Fprintf(&b, "%s: %s: %s", e.Code, redact.String(e.Message), e.Err.Error())
 	case e.Err != nil:
 		b.WriteString(e.Err.Error())
 	default:
-		fmt.Fprintf(&b, "%s (http %d): %s", e.Code, e.HTTPStatus, e.Message)
+		fmt.Fprintf(&b, "%s (http %d): %s", e.Code, e.HTTPStatus, redact.String(e.Message))
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request id ")
+		b.WriteString(e.RequestID)
+		b.WriteString(")")
 	}
 	return b.String()
 }
@@ -57,19 +68,27 @@ func NewError(code string, httpStatus int, message string) error {
 	return &Error{Code: code, HTTPStatus: httpStatus, Message: message}
 }
 
-// wrap turns an SDK error into *Error with the call's context.
+// wrap turns an SDK error into *Error with the call's context. Nothing of the SDK's own
+// error strings survives unfiltered: a transport error is a *url.Error whose URL carries
+// the signed query (AccessKeyId, Signature, SecurityToken), a ServerError's text holds the
+// response headers, and a SignatureDoesNotMatch message echoes the whole string to sign.
+// So a service error keeps only its code, status, request id and redacted message, and
+// a transport error is kept as a *url.Error without the query (IsRetryable still sees it).
 func wrap(op, resource, region string, err error) error {
 	if err == nil {
 		return nil
 	}
-	e := &Error{Op: op, Resource: resource, Region: region, Err: err}
+	e := &Error{Op: op, Resource: resource, Region: region}
 	var se *sdkerrors.ServerError
 	var ce *sdkerrors.ClientError
 	switch {
 	case errors.As(err, &se):
-		e.Code, e.HTTPStatus, e.RequestID, e.Message = se.ErrorCode(), se.HttpStatus(), se.RequestId(), se.Message()
+		e.Code, e.HTTPStatus, e.RequestID, e.Message = se.ErrorCode(), se.HttpStatus(), se.RequestId(), redact.String(se.Message())
 	case errors.As(err, &ce):
-		e.Code, e.Message = ce.ErrorCode(), ce.Message()
+		e.Code, e.Message = ce.ErrorCode(), redact.String(ce.Message())
+		e.Err = redact.Error(ce.OriginError()) // nil when the SDK had no cause
+	default:
+		e.Err = redact.Error(err)
 	}
 	return e
 }

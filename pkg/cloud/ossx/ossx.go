@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/redact"
 )
 
 // Store is the part of OSS we use.
@@ -212,7 +214,10 @@ type classifiedError struct {
 func (e *classifiedError) Error() string   { return e.err.Error() }
 func (e *classifiedError) Unwrap() []error { return []error{e.sentinel, e.err} }
 
+// classify also strips credential-shaped content from the SDK's error (a transport
+// error's URL, a presigned query), keeping the chain for Code and IsRetryable.
 func classify(err error) error {
+	err = redact.Error(err)
 	switch Code(err) {
 	case "NoSuchKey", "NoSuchBucket":
 		return &classifiedError{sentinel: ErrNotFound, err: err}
