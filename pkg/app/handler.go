@@ -216,11 +216,15 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	}
 	res.Policy, res.DryRun = pol.Name, pol.DryRun // the services add the policy key to their records
 
+	// Paced, not rejected: every request (each page too) waits for its (region, action)
+	// token on the handler's clock, at the policy's rates (ecsx.DefaultLimits otherwise).
+	limiter := ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), h.opts.Clock.Now, h.opts.Clock.Sleep)
 	api, err := ecsx.NewSDK(ecsx.SDKConfig{
 		Endpoint: h.cfg.ECSEndpoint, Scheme: h.cfg.ECSScheme,
 		Credentials: func() (string, string, string) {
 			return inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken
 		},
+		Pace: limiter.Wait,
 	})
 	if err != nil {
 		return res, err
@@ -228,7 +232,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	now := invocationTime(timer, evs, h.opts.Clock.Now().UTC())
 	deps := backup.Deps{
 		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
-		Retry:     ecsx.RetryConfig{Jitter: h.opts.Jitter},
+		Retry:     ecsx.RetryConfig{Jitter: h.opts.Jitter, Now: h.opts.Clock.Now},
 		Catalog:   &catalogs{store: store, pol: pol, log: log},
 		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,
 	}

@@ -297,7 +297,9 @@ func TestCreateRetryableFailureGivesUp(t *testing.T) {
 	e := newEnv(t, nil)
 	e.fake.failIf["CreateImage"] = func(string, string) error { return ecsx.NewError("Throttling.User", 400, "x") }
 	d := e.deps()
-	d.Retry = ecsx.RetryConfig{Attempts: 3}
+	// Throttling is retried until the soft deadline; without one (no ctx deadline), it
+	// gets ThrottleAttempts tries.
+	d.Retry = ecsx.RetryConfig{Attempts: 1, ThrottleAttempts: 3}
 	sum, err := d.Create(context.Background(), t0)
 	if err == nil || len(sum.Failed) != 2 || !sum.Failed[0].Retryable {
 		t.Fatalf("err = %v failed = %+v, want 2 retryable failures", err, sum.Failed)

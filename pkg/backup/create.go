@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
@@ -37,9 +38,13 @@ func (d Deps) Create(ctx context.Context, trigger time.Time) (CreateSummary, err
 	}
 	sum := CreateSummary{Slot: r.pol.Slot(trigger), DryRun: r.pol.DryRun}
 	var c collector
+	// Source regions run in parallel: each has its own flow-control budget (and its own
+	// client-side token buckets), so one region's tail does not hold up the others.
+	var wg sync.WaitGroup
 	for _, src := range r.pol.Sources {
-		r.createRegion(ctx, src, sum.Slot, &c)
+		wg.Go(func() { r.createRegion(ctx, src, sum.Slot, &c) })
 	}
+	wg.Wait()
 	sum.Started, sum.Planned, sum.Skipped, sum.Failed = c.get("started"), c.get("planned"), c.get("skipped"), c.get("failed")
 	return sum, failedError("create image", sum.Failed)
 }

@@ -41,6 +41,10 @@ type Policy struct {
 	// Concurrency bounds parallel ECS calls per function: 1–32, default 4. CopyImage runs
 	// at most 5 tasks per region anyway; the rest queue in ECS as Waiting.
 	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	// RateLimits paces ECS calls on the client, in calls per second per region and action
+	// (e.g. CreateImage: 20); actions left out take the documented defaults (see
+	// ratelimits.go). Each region has its own budget, as ECS flow control does.
+	RateLimits map[string]float64 `json:"rateLimits,omitempty" yaml:"rateLimits,omitempty"`
 }
 
 // Source is one source region and its selection.

@@ -106,6 +106,7 @@ func (p *Policy) Validate() error {
 	if p.Concurrency < 0 || p.Concurrency > maxConcurrency {
 		v.add("concurrency", "%d is out of range 1..%d", p.Concurrency, maxConcurrency)
 	}
+	p.validateRateLimits(v)
 	if len(v.problems) == 0 {
 		return nil
 	}

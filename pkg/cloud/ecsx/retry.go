@@ -19,6 +19,32 @@ type RetryConfig struct {
 	Jitter func(d time.Duration) time.Duration
 	// Sleep waits d or until ctx ends (default: a timer); tests inject a recorder.
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	// Throttling is not a failure while time remains: a throttled call is retried (full
+	// jitter, same ceilings) without counting against Attempts until the next wait would
+	// end after the soft deadline. The soft deadline is Deadline, else ctx's deadline
+	// minus Margin (default DefaultMargin), compared on Now (default time.Now: give the
+	// clock Sleep waits on). With neither, throttling gets ThrottleAttempts tries
+	// (default 30) so a call cannot spin forever.
+	Deadline         time.Time
+	Margin           time.Duration
+	Now              func() time.Time
+	ThrottleAttempts int
+}
+
+// DefaultMargin is kept free before an invocation's deadline: no throttled call is
+// retried into it, so the run has time to record what remains and flush its records.
+const DefaultMargin = 15 * time.Second
+
+// softDeadline is when throttled retries stop; ok is false when no deadline is known.
+func (c RetryConfig) softDeadline(ctx context.Context) (time.Time, bool) {
+	if !c.Deadline.IsZero() {
+		return c.Deadline, true
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		return dl.Add(-c.Margin), true
+	}
+	return time.Time{}, false
 }
 
 // SleepContext waits d or until ctx is done.
@@ -65,6 +91,15 @@ func WithRetry(api API, cfg RetryConfig) API {
 	if cfg.Jitter == nil {
 		cfg.Jitter = FullJitter
 	}
+	if cfg.Margin <= 0 {
+		cfg.Margin = DefaultMargin
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ThrottleAttempts <= 0 {
+		cfg.ThrottleAttempts = 30
+	}
 	return &retryAPI{next: api, cfg: cfg}
 }
 
@@ -94,14 +129,34 @@ func (c RetryConfig) backoff(n int) time.Duration {
 
 func (r *retryAPI) do(ctx context.Context, retryable func(error) bool, call func() error) error {
 	var err error
-	for attempt := 1; ; attempt++ {
+	attempt, throttled := 1, 0
+	for {
 		err = call()
 		// ctx.Err: once the invocation's own context has ended, no error is worth a retry
 		// (a transport error cannot tell its own timeout from the caller's deadline).
-		if err == nil || attempt >= r.cfg.Attempts || ctx.Err() != nil || !retryable(err) {
+		if err == nil || ctx.Err() != nil || !retryable(err) {
 			return err
 		}
-		if serr := r.cfg.Sleep(ctx, r.cfg.backoff(attempt)); serr != nil {
+		var wait time.Duration
+		if IsThrottled(err) {
+			// Paced, not failed: throttling is retried until the soft deadline.
+			throttled++
+			wait = r.cfg.backoff(throttled)
+			if dl, ok := r.cfg.softDeadline(ctx); ok {
+				if r.cfg.Now().Add(wait).After(dl) {
+					return err
+				}
+			} else if throttled >= r.cfg.ThrottleAttempts {
+				return err
+			}
+		} else {
+			if attempt >= r.cfg.Attempts {
+				return err
+			}
+			wait = r.cfg.backoff(attempt)
+			attempt++
+		}
+		if serr := r.cfg.Sleep(ctx, wait); serr != nil {
 			return err // the context ended while waiting; the last call error says more
 		}
 	}

@@ -34,6 +34,9 @@ type SDKConfig struct {
 	// Timeout bounds each HTTP request (connect and read); 0 keeps the SDK defaults
 	// (5 s connect, 10 s read).
 	Timeout time.Duration
+	// Pace, if set, is called before every request, each page of a listing included, and
+	// may wait (Limiter.Wait paces per region and action); its error ends the call.
+	Pace func(ctx context.Context, region, action string) error
 }
 
 // pagesLimit stops a paging loop against a server that never reports the end.
@@ -163,6 +166,22 @@ func (a *sdkAPI) prepare(ctx context.Context, region string) (*ecs.Client, func(
 	return a.acquire(region)
 }
 
+// preparePaced paces one request of op, then checks a region client out.
+func (a *sdkAPI) preparePaced(ctx context.Context, region, op string) (*ecs.Client, func(), error) {
+	if err := a.pace(ctx, region, op); err != nil {
+		return nil, nil, err
+	}
+	return a.acquire(region)
+}
+
+// pace waits for the Pace hook (if any) before one request of op.
+func (a *sdkAPI) pace(ctx context.Context, region, op string) error {
+	if a.cfg.Pace == nil {
+		return ctx.Err()
+	}
+	return a.cfg.Pace(ctx, region, op)
+}
+
 // sdkTags turns a tag map into the Tag.N list of one SDK request type, in key order so
 // requests are deterministic; nil (no Tag.N parameters) for no tags. Every action has its
 // own tag struct type with the same two fields, hence mk.
@@ -240,7 +259,7 @@ func (a *sdkAPI) describeInstancesChunk(ctx context.Context, c *ecs.Client, regi
 	const op = "DescribeInstances"
 	var out []Instance
 	for page := 1; page <= pagesLimit; page++ {
-		if err := ctx.Err(); err != nil {
+		if err := a.pace(ctx, region, op); err != nil {
 			return nil, &Error{Op: op, Region: region, Err: err}
 		}
 		req := ecs.CreateDescribeInstancesRequest()
@@ -294,7 +313,7 @@ func (a *sdkAPI) DescribeImages(ctx context.Context, region string, q ImageQuery
 	defer release()
 	var out []Image
 	for page := 1; page <= pagesLimit; page++ {
-		if err := ctx.Err(); err != nil {
+		if err := a.pace(ctx, region, op); err != nil {
 			return nil, &Error{Op: op, Region: region, Err: err}
 		}
 		req := ecs.CreateDescribeImagesRequest()
@@ -342,7 +361,7 @@ func (a *sdkAPI) CreateImage(ctx context.Context, region string, in CreateImageI
 	if err := checkTags(in.Tags); err != nil {
 		return "", &Error{Op: op, Resource: in.InstanceID, Region: region, Err: err}
 	}
-	c, release, err := a.prepare(ctx, region)
+	c, release, err := a.preparePaced(ctx, region, op)
 	if err != nil {
 		return "", &Error{Op: op, Resource: in.InstanceID, Region: region, Err: err}
 	}
@@ -373,7 +392,7 @@ func (a *sdkAPI) CopyImage(ctx context.Context, region string, in CopyImageInput
 	if err := checkTags(in.Tags); err != nil {
 		return "", &Error{Op: op, Resource: res, Region: region, Err: err}
 	}
-	c, release, err := a.prepare(ctx, region)
+	c, release, err := a.preparePaced(ctx, region, op)
 	if err != nil {
 		return "", &Error{Op: op, Resource: res, Region: region, Err: err}
 	}
@@ -401,7 +420,7 @@ func (a *sdkAPI) CopyImage(ctx context.Context, region string, in CopyImageInput
 
 func (a *sdkAPI) DeleteImage(ctx context.Context, region, imageID string, force bool) error {
 	const op = "DeleteImage"
-	c, release, err := a.prepare(ctx, region)
+	c, release, err := a.preparePaced(ctx, region, op)
 	if err != nil {
 		return &Error{Op: op, Resource: imageID, Region: region, Err: err}
 	}
@@ -418,7 +437,7 @@ func (a *sdkAPI) DeleteImage(ctx context.Context, region, imageID string, force 
 
 func (a *sdkAPI) DeleteSnapshot(ctx context.Context, region, snapshotID string) error {
 	const op = "DeleteSnapshot"
-	c, release, err := a.prepare(ctx, region)
+	c, release, err := a.preparePaced(ctx, region, op)
 	if err != nil {
 		return &Error{Op: op, Resource: snapshotID, Region: region, Err: err}
 	}
