@@ -111,9 +111,13 @@ func (h *Handler) handleLogged(ctx context.Context, inv Invocation, payload []by
 		log.Warn("sls logging disabled", "error", logErr)
 	}
 	defer flush(ctx, sink)
+	// Records go to SLS while the run works (every few seconds, or per 1,000), so a run
+	// killed at its timeout loses almost nothing; stop before the final flush above.
+	defer sink.Stream(ctx, 0, 0)()
 
 	start := time.Now()
 	res, err := h.handle(ctx, inv, payload, log)
+	bound(res)
 	attrs := []any{obs.KeyDuration, time.Since(start).Milliseconds()}
 	if res != nil && res.Policy != "" {
 		// The summary record is the one queried by policy ("which runs of policy X failed");

@@ -160,7 +160,7 @@ func failure(it Item, err error) Item {
 	it.ErrorCode = ecsx.Code(err)
 	it.Retryable = ecsx.IsRetryable(err)
 	if it.Reason == "" {
-		it.Reason = err.Error()
+		it.Reason = capString(err.Error(), maxReason)
 	}
 	return it
 }
@@ -183,10 +183,14 @@ func each[T any](ctx context.Context, n int, items []T, fn func(context.Context,
 	wg.Wait()
 }
 
-// collector gathers items from concurrent workers.
+// collector gathers items from concurrent workers. The lists that grow with the fleet
+// rather than with decisions (cappedLists: kept, skipped, rejected) hold at most
+// maxListed items; the rest are counted (see output.go).
 type collector struct {
-	mu    sync.Mutex
-	lists map[string][]Item
+	mu     sync.Mutex
+	lists  map[string][]Item
+	counts map[string]map[string]int // list -> region -> items added
+	insts  map[string]map[string]map[string]bool
 }
 
 func (c *collector) add(list string, it Item) {
@@ -194,6 +198,10 @@ func (c *collector) add(list string, it Item) {
 	defer c.mu.Unlock()
 	if c.lists == nil {
 		c.lists = map[string][]Item{}
+	}
+	c.count(list, it)
+	if cappedLists[list] && len(c.lists[list]) >= maxListed {
+		return
 	}
 	c.lists[list] = append(c.lists[list], it)
 }
@@ -211,13 +219,18 @@ func (c *collector) get(list string) []Item {
 	return out
 }
 
-// failedError names the failed items; nil when there are none.
+// failedError names the failed items (at most maxNamed, then a count of the rest); nil
+// when there are none.
 func failedError(what string, failed []Item) error {
 	if len(failed) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(failed))
-	for _, f := range failed {
+	names := make([]string, 0, min(len(failed), maxNamed)+1)
+	for i, f := range failed {
+		if i == maxNamed {
+			names = append(names, fmt.Sprintf("and %d more", len(failed)-maxNamed))
+			break
+		}
 		n := f.Region + "/" + cmp.Or(f.Instance, f.Image, f.SourceImage)
 		if f.ErrorCode != "" {
 			n += " (" + f.ErrorCode + ")"

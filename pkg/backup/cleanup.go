@@ -26,6 +26,8 @@ type CleanupSummary struct {
 	SnapshotsLeft []Item   `json:"snapshotsLeft"`
 	Plan          []string `json:"-"` // the plan as text, one decision per line
 	CatalogSynced []string `json:"catalogSynced"`
+	// Omitted counts the items left out of the lists above, by list (they are bounded).
+	Omitted map[string]int `json:"omitted,omitempty"`
 }
 
 // Cleanup applies the retention rules in every region of the policy. It only ever
@@ -105,7 +107,8 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 				continue
 			}
 		}
-		r.record(ctx, "keep", ResultOK, it, nil, time.Time{})
+		// Debug: keeps grow with the fleet; one summary record per region follows.
+		r.recordAt(ctx, debug, "keep", ResultOK, it, nil, time.Time{})
 		c.add("kept", it)
 	}
 
@@ -149,6 +152,8 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	}
 	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), remaining, true, &c)
 	sum.Failed = c.get("failed") // after the catalog sync, which may add failures
+	sum.Omitted = c.omitted()
+	r.summarize(ctx, &c, "kept", "keep")
 	return sum, failedError("cleanup", retryableOnly(sum.Failed))
 }
 

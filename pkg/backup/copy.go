@@ -25,6 +25,8 @@ type CopySummary struct {
 	Failed   []Item `json:"failed"`
 	// CatalogSynced lists the destination regions whose catalog was written.
 	CatalogSynced []string `json:"catalogSynced"`
+	// Omitted counts the items left out of the lists above, by list (they are bounded).
+	Omitted map[string]int `json:"omitted,omitempty"`
 }
 
 // HandleEvents acts on EventBridge image events. Events the filter refuses (foreign
@@ -85,7 +87,7 @@ func (d Deps) HandleEvents(ctx context.Context, evs []events.ImageEvent) (CopySu
 
 func (r *run) copySummary(c *collector, synced []string) CopySummary {
 	return CopySummary{DryRun: r.pol.DryRun, Rejected: c.get("rejected"), Copied: c.get("copied"), Planned: c.get("planned"),
-		Skipped: c.get("skipped"), Failed: c.get("failed"), CatalogSynced: synced}
+		Skipped: c.get("skipped"), Failed: c.get("failed"), CatalogSynced: synced, Omitted: c.omitted()}
 }
 
 // handleImage looks the event's image up and acts on it; it returns the destination

@@ -19,6 +19,8 @@ type CreateSummary struct {
 	Planned []Item `json:"planned"` // dry run: would be created
 	Skipped []Item `json:"skipped"` // not selected, not imageable, already imaged this slot
 	Failed  []Item `json:"failed"`
+	// Omitted counts the items left out of the lists above, by list (they are bounded).
+	Omitted map[string]int `json:"omitted,omitempty"`
 }
 
 // Create images every protected instance of every source region for the slot of trigger.
@@ -46,6 +48,7 @@ func (d Deps) Create(ctx context.Context, trigger time.Time) (CreateSummary, err
 	}
 	wg.Wait()
 	sum.Started, sum.Planned, sum.Skipped, sum.Failed = c.get("started"), c.get("planned"), c.get("skipped"), c.get("failed")
+	sum.Omitted = c.omitted()
 	return sum, failedError("create image", sum.Failed)
 }
 

@@ -66,6 +66,7 @@ type Sink struct {
 	mu      sync.Mutex
 	buf     []*sls.Log
 	dropped int
+	stream  *streamer // nil unless Stream runs (stream.go)
 }
 
 func newSink(cfg SLSConfig, stdout slog.Handler) (*Sink, error) {
@@ -162,6 +163,7 @@ func (s *Sink) add(t time.Time, cs []content) {
 	s.mu.Lock()
 	s.buf = append(s.buf, l)
 	s.dropOldestLocked()
+	s.stream.pokeLocked(len(s.buf))
 	s.mu.Unlock()
 }
 
