@@ -236,8 +236,9 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	now := invocationTime(timer, evs, h.opts.Clock.Now().UTC())
 	deps := backup.Deps{
 		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
-		Retry:     ecsx.RetryConfig{Jitter: h.opts.Jitter, Now: h.opts.Clock.Now},
-		Catalog:   &catalogs{store: store, pol: pol, log: log},
+		Retry:   ecsx.RetryConfig{Jitter: h.opts.Jitter, Now: h.opts.Clock.Now},
+		Catalog: &catalogs{store: store, pol: pol, log: log},
+		Compute: computeOf(api), RestoreMeta: &catalogs{store: store, pol: pol, log: log},
 		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,
 	}
 

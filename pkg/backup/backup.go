@@ -47,6 +47,10 @@ type Deps struct {
 	// Retry.Sleep.
 	Retry   ecsx.RetryConfig
 	Catalog Catalog // may be nil: no catalog
+	// Compute and RestoreMeta: the create run records restore metadata (restore_meta.go);
+	// either nil: it does not.
+	Compute     ecsx.Compute
+	RestoreMeta RestoreMeta
 	// AccountID: image events from other accounts are rejected (empty accepts any).
 	AccountID string
 	// AcceptedTypes: event types acted on (default ecs:Image:StateChange).

@@ -119,6 +119,7 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 	each(ctx, r.conc, todo, func(ctx context.Context, in ecsx.Instance) {
 		r.createOne(ctx, region, slot, in, c)
 	})
+	r.gatherRestore(ctx, region, instances)
 }
 
 func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instance, c *collector) {

@@ -45,6 +45,13 @@ type Policy struct {
 	// (e.g. CreateImage: 20); actions left out take the documented defaults (see
 	// ratelimits.go). Each region has its own budget, as ECS flow control does.
 	RateLimits map[string]float64 `json:"rateLimits,omitempty" yaml:"rateLimits,omitempty"`
+	// RPOTarget is the largest acceptable data age of the newest restorable image per
+	// instance and DR region, as a Go duration (e.g. "26h" for a daily slot); the RPO
+	// monitor alerts beyond it. Empty: no target. NetworkMap (per DR region) and Drill are
+	// the restore side (restore.go).
+	RPOTarget  string                `json:"rpoTarget,omitempty" yaml:"rpoTarget,omitempty"`
+	NetworkMap map[string]NetworkMap `json:"networkMap,omitempty" yaml:"networkMap,omitempty"`
+	Drill      *Drill                `json:"drill,omitempty" yaml:"drill,omitempty"`
 }
 
 // Source is one source region and its selection.

@@ -103,6 +103,7 @@ func (p *Policy) Validate() error {
 	if usesDefault || len(p.Destinations) == 0 {
 		validateRule(v, "retention.destination", p.Retention.Destination)
 	}
+	p.validateRestore(v)
 	if p.Concurrency < 0 || p.Concurrency > maxConcurrency {
 		v.add("concurrency", "%d is out of range 1..%d", p.Concurrency, maxConcurrency)
 	}

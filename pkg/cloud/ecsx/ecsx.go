@@ -37,6 +37,9 @@ type Instance struct {
 	// CreateImage fails on a locked instance (InstanceLockedForSecurity).
 	Locked      bool
 	LockReasons []string
+	// Config is what a restore needs to rebuild the instance, as DescribeInstances
+	// returns it (compute.go).
+	Config InstanceConfig
 }
 
 // Image is the part of an ECS custom image the services need.

@@ -279,7 +279,7 @@ func (a *sdkAPI) describeInstancesChunk(ctx context.Context, c *ecs.Client, regi
 		}
 		for _, in := range resp.Instances.Instance {
 			inst := Instance{ID: in.InstanceId, Name: in.InstanceName, Region: in.RegionId, Status: in.Status,
-				ImageID: in.ImageId, Tags: tagMap(in.Tags.Tag)}
+				ImageID: in.ImageId, Tags: tagMap(in.Tags.Tag), Config: instanceConfig(in)}
 			if inst.Region == "" {
 				inst.Region = region
 			}

@@ -241,10 +241,8 @@ func (s *Service) runInstances(q *request) (any, *apiError) {
 		if sp.amount > 1 {
 			return nil, errf(400, "InvalidParameter.Conflict", "PrivateIpAddress can only be given with Amount=1.")
 		}
-		for _, in := range r.instances {
-			if in.PrivateIP == sp.privateIP {
-				return nil, errf(400, "InvalidPrivateIpAddress.Duplicated", "The PrivateIpAddress %s is already used in vSwitch %s.", sp.privateIP, vs.ID)
-			}
+		if c.usedIPs[sp.privateIP] {
+			return nil, errf(400, "InvalidPrivateIpAddress.Duplicated", "The PrivateIpAddress %s is already used in vSwitch %s.", sp.privateIP, vs.ID)
 		}
 	}
 	if c.soldOut[vs.ZoneID+"/"+sp.itype] {
@@ -319,6 +317,7 @@ func (s *Service) runInstances(q *request) (any, *apiError) {
 		if in.PrivateIP == "" {
 			in.PrivateIP = r.nextFreeIPLocked(vs)
 		}
+		c.usedIPs[in.PrivateIP] = true
 		r.instances[id] = in
 		s.scheduleBootLocked(r, id, now)
 		resp.InstanceIdSets.InstanceIdSet = append(resp.InstanceIdSets.InstanceIdSet, id)
@@ -417,6 +416,7 @@ func (s *Service) deleteInstanceIDs(q *request, ids []string) (any, *apiError) {
 			}
 			delete(r.compute.launching, id)
 		}
+		delete(r.compute.usedIPs, r.instances[id].PrivateIP)
 		delete(r.instances, id)
 	}
 	return emptyResponse{RequestId: q.reqID}, nil

@@ -210,6 +210,7 @@ type computeState struct {
 	invocations map[string]*invocation
 	runTokens   map[string]runToken // RunInstances ClientToken -> result
 	launching   map[string]*launch  // instance id -> boot timers
+	usedIPs     map[string]bool     // private addresses held by instances
 }
 
 type runToken struct {
@@ -227,7 +228,12 @@ func (s *Service) initCompute(seed ComputeSeed, now time.Time) {
 	for _, id := range s.order {
 		r := s.regions[id]
 		r.compute = &computeState{vpcs: map[string]*vpc{}, vswitches: map[string]*vswitch{}, groups: map[string]*secGroup{},
-			soldOut: map[string]bool{}, invocations: map[string]*invocation{}, runTokens: map[string]runToken{}, launching: map[string]*launch{}}
+			soldOut: map[string]bool{}, invocations: map[string]*invocation{}, runTokens: map[string]runToken{}, launching: map[string]*launch{}, usedIPs: map[string]bool{}}
+		for _, in := range r.instances {
+			if in.PrivateIP != "" {
+				r.compute.usedIPs[in.PrivateIP] = true
+			}
+		}
 		zones := append([]string{id + "-a", id + "-b"}, seed.Zones[id]...)
 		for _, in := range r.instances {
 			zones = append(zones, in.ZoneID)
@@ -294,6 +300,7 @@ func (r *region) defaultNetLocked(in *Instance) {
 		}
 		if in.PrivateIP == "" {
 			in.PrivateIP = r.nextFreeIPLocked(vs)
+			c.usedIPs[in.PrivateIP] = true
 		}
 	}
 	if len(in.SecurityGroupIDs) == 0 {
@@ -306,16 +313,12 @@ func (r *region) defaultNetLocked(in *Instance) {
 
 // nextFreeIPLocked returns the first address of vs from .10 that no instance holds.
 func (r *region) nextFreeIPLocked(vs *vswitch) string {
-	used := map[string]bool{}
-	for _, in := range r.instances {
-		used[in.PrivateIP] = true
-	}
 	a := vs.prefix.Addr()
-	for range 9 {
+	for range 10 {
 		a = a.Next()
 	}
 	for ; vs.prefix.Contains(a); a = a.Next() {
-		if !used[a.String()] {
+		if !r.compute.usedIPs[a.String()] {
 			return a.String()
 		}
 	}
