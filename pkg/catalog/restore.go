@@ -159,3 +159,103 @@ func ReadRestoreSpecs(ctx context.Context, s ossx.Store, bucket, policy string) 
 	}
 	return out, errors.Join(errs...)
 }
+
+// IndexEntry is the newest restorable image of one instance in one region as the
+// catalog's keys name it (no object is read: one LIST per 1,000 entries, the cheap view
+// the RPO monitor and drctl status need at fleet scale).
+type IndexEntry struct {
+	InstanceID, Region, ImageID string
+	DataTime                    time.Time
+}
+
+// Index lists the catalog of policy: per instance and region, the winner by data time.
+// A schema-1 catalog that was never migrated is not seen (Read merges it).
+func Index(ctx context.Context, s ossx.Store, bucket, policy string) ([]IndexEntry, error) {
+	if err := validatePolicy(policy); err != nil {
+		return nil, err
+	}
+	groups, err := listRefs(ctx, s, bucket, policy, KindImage)
+	if err != nil {
+		return nil, fmt.Errorf("catalog: index %s: %w", policy, err)
+	}
+	out := make([]IndexEntry, 0, len(groups))
+	for g, refs := range groups {
+		best := ranked(refs)[0]
+		out = append(out, IndexEntry{InstanceID: g.subject, Region: g.region, ImageID: best.id, DataTime: best.dataTime})
+	}
+	slices.SortFunc(out, func(a, b IndexEntry) int {
+		if c := strings.Compare(a.InstanceID, b.InstanceID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Region, b.Region)
+	})
+	return out, nil
+}
+
+// DrillRecord is the outcome of the last drill of one instance in one region.
+type DrillRecord struct {
+	Policy       string    `json:"policy"`
+	InstanceID   string    `json:"instanceId"`
+	Region       string    `json:"region"`
+	ImageID      string    `json:"imageId"`
+	DataTime     time.Time `json:"dataTime"`
+	StartedAt    time.Time `json:"startedAt"`
+	RTOSeconds   float64   `json:"rtoSeconds"`
+	Verified     bool      `json:"verified"`
+	Reason       string    `json:"reason,omitempty"`
+	InstanceType string    `json:"instanceType,omitempty"`
+	TornDown     bool      `json:"tornDown"`
+}
+
+func drillKey(policy, instance, region string) string {
+	return "drills/" + policy + "/" + instance + "/" + region + ".json"
+}
+
+// PutDrillRecord stores the last drill of an instance in a region (one object each).
+func PutDrillRecord(ctx context.Context, s ossx.Store, bucket string, r DrillRecord) error {
+	if err := validatePolicy(r.Policy); err != nil {
+		return err
+	}
+	if !segmentRE.MatchString(r.InstanceID) || !segmentRE.MatchString(r.Region) {
+		return fmt.Errorf("catalog: drill record: bad instance %q or region %q", r.InstanceID, r.Region)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("catalog: encode drill record: %w", err)
+	}
+	key := drillKey(r.Policy, r.InstanceID, r.Region)
+	if _, err := s.Put(ctx, bucket, key, b, ossx.PutOptions{ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("catalog: write %s: %w", key, err)
+	}
+	return nil
+}
+
+// ReadDrillRecords returns the last drill of every instance and region of policy, keyed
+// "instance/region".
+func ReadDrillRecords(ctx context.Context, s ossx.Store, bucket, policy string) (map[string]DrillRecord, error) {
+	if err := validatePolicy(policy); err != nil {
+		return nil, err
+	}
+	objs, err := s.List(ctx, bucket, "drills/"+policy+"/")
+	if err != nil {
+		return nil, fmt.Errorf("catalog: list drill records: %w", err)
+	}
+	out := map[string]DrillRecord{}
+	var errs []error
+	for _, o := range objs {
+		data, _, err := s.Get(ctx, bucket, o.Key)
+		if err != nil {
+			if !errors.Is(err, ossx.ErrNotFound) {
+				errs = append(errs, fmt.Errorf("catalog: read %s: %w", o.Key, err))
+			}
+			continue
+		}
+		var r DrillRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			errs = append(errs, fmt.Errorf("catalog: corrupt drill record %s: %w", o.Key, err))
+			continue
+		}
+		out[r.InstanceID+"/"+r.Region] = r
+	}
+	return out, errors.Join(errs...)
+}

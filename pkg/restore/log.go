@@ -1,0 +1,8 @@
+package restore
+
+import "log/slog"
+
+const (
+	slogInfo  = slog.LevelInfo
+	slogError = slog.LevelError
+)
