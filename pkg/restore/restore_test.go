@@ -246,10 +246,10 @@ func TestClosest(t *testing.T) {
 		usable func(string) bool
 		got    string
 	}{
-		{"ecs.g7.large", all, "ecs.g6.large"}, // same size first
-		{"ecs.g7.large", func(t string) bool { return t != "ecs.g6.large" }, "ecs.r7.large"},                            // then the smallest larger
-		{"ecs.g7.large", func(t string) bool { return t == "ecs.c7.large" }, "ecs.c7.large"},                            // then a smaller one
-		{"ecs.g7.xlarge", func(t string) bool { return t != "ecs.g7.xlarge" }, "ecs.r7.large"},                          // no larger: largest smaller by distance
+		{"ecs.g7.large", all, "ecs.g6.large"},                                                                        // same size first
+		{"ecs.g7.large", func(t string) bool { return t != "ecs.g6.large" }, "ecs.r7.large"},                         // then the smallest larger
+		{"ecs.g7.large", func(t string) bool { return t == "ecs.c7.large" }, "ecs.c7.large"},                         // then a smaller one
+		{"ecs.g7.xlarge", func(t string) bool { return t != "ecs.g7.xlarge" }, "ecs.r7.large"},                       // no larger: largest smaller by distance
 		{"ecs.zz.large", func(t string) bool { return t == "ecs.g7.xlarge" || t == "ecs.g6.large" }, "ecs.g6.large"}, // unknown: cpu/mem given
 	} {
 		got, ok := restore.Closest(tc.want, 2, 8, types, tc.usable)
