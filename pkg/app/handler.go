@@ -223,19 +223,25 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	// Paced, not rejected: every request (each page too) waits for its (region, action)
 	// token on the handler's clock, at the policy's rates (ecsx.DefaultLimits otherwise).
 	limiter := ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), h.opts.Clock.Now, h.opts.Clock.Sleep)
-	api, err := ecsx.NewSDK(ecsx.SDKConfig{
+	sdkCfg := ecsx.SDKConfig{
 		Endpoint: h.cfg.ECSEndpoint, Scheme: h.cfg.ECSScheme,
 		Credentials: func() (string, string, string) {
 			return inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken
 		},
 		Pace: limiter.Wait,
-	})
+	}
+	api, err := ecsx.NewSDK(sdkCfg)
+	if err != nil {
+		return res, err
+	}
+	// Cleanup keeps images used by instances, launch templates and scaling configurations.
+	users, err := ecsx.NewSDKUsers(sdkCfg, "")
 	if err != nil {
 		return res, err
 	}
 	now := invocationTime(timer, evs, h.opts.Clock.Now().UTC())
 	deps := backup.Deps{
-		ECS: api, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
+		ECS: api, Users: users, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
 		Retry:   ecsx.RetryConfig{Jitter: h.opts.Jitter, Now: h.opts.Clock.Now},
 		Catalog: &catalogs{store: store, pol: pol, log: log},
 		Compute: computeOf(api), RestoreMeta: &catalogs{store: store, pol: pol, log: log},

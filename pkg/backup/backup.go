@@ -51,6 +51,10 @@ type Deps struct {
 	// either nil: it does not.
 	Compute     ecsx.Compute
 	RestoreMeta RestoreMeta
+	// Users lists what uses an image (instances, launch templates, scaling
+	// configurations) for cleanup; nil means instances only, through ECS. Bare, like ECS:
+	// cleanup adds the retry.
+	Users ecsx.ImageUsers
 	// AccountID: image events from other accounts are rejected (empty accepts any).
 	AccountID string
 	// AcceptedTypes: event types acted on (default ecs:Image:StateChange).

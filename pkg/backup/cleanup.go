@@ -48,22 +48,14 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 		return CleanupSummary{}, err
 	}
 	sum := CleanupSummary{DryRun: r.pol.DryRun}
+	var c collector
 	regions := policyRegions(r.pol)
 	inv, err := r.inventory(ctx, regions)
 	if err != nil {
 		// Planning on a partial inventory could delete a source whose copy we did not see.
 		return sum, fmt.Errorf("cleanup: %w", err)
 	}
-	inUse := map[string]bool{}
-	for _, region := range regions {
-		instances, err := r.ecs.DescribeInstances(ctx, region, ecsx.InstanceQuery{})
-		if err != nil {
-			return sum, fmt.Errorf("cleanup: list instances in %s: %w", region, err)
-		}
-		for _, in := range instances {
-			inUse[region+"/"+in.ImageID] = true
-		}
-	}
+	inUse, usersUnknown := r.imageUses(ctx, regions, &c)
 
 	byID := map[string]ecsx.Image{}
 	var images []retention.Image
@@ -78,14 +70,14 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 		images = append(images, retention.Image{ID: im.ID, Region: im.Region, InstanceID: im.Tags[policy.TagSourceInstance],
 			Name: im.Name, Status: im.Status, Created: im.Created, Role: role, SourceImageID: srcID,
 			SourceRegion: im.Tags[policy.TagSourceRegion], Managed: managedBy(r.pol, im.Tags),
-			InUse: inUse[im.Region+"/"+im.ID], SnapshotIDs: im.Snapshots})
+			InUse: inUse[im.Region+"/"+im.ID] != "", UsedBy: inUse[im.Region+"/"+im.ID],
+			Held: im.Tags[policy.TagHold] == policy.HoldValue, SnapshotIDs: im.Snapshots})
 	}
 	plan := retention.PlanCleanup(images, r.pol, r.now())
 	for _, dec := range plan.Decisions {
 		sum.Plan = append(sum.Plan, dec.String())
 	}
 
-	var c collector
 	var deletes []retention.Decision
 	for _, dec := range plan.Decisions {
 		im := dec.Image
@@ -96,8 +88,12 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 			switch {
 			case !im.Managed:
 				it.Reason = "refused: not managed"
+			case im.Held:
+				it.Reason = "refused: held (" + policy.TagHold + "=" + policy.HoldValue + ")"
 			case im.InUse:
-				it.Reason = "refused: in use by an instance"
+				it.Reason = "refused: in use by " + im.UsedBy
+			case usersUnknown[im.Region] != nil:
+				it.Reason = "refused: the users of images in " + im.Region + " could not be listed: " + usersUnknown[im.Region].Error()
 			case im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting:
 				it.Reason = "refused: still " + im.Status
 			case copying[im.ID]:

@@ -5,7 +5,8 @@
 //
 // Requests are told apart the way the SDKs send them: SLS requests carry
 // x-log-apiversion, ECS RPC requests carry an Action (query, form or x-acs-action header),
-// everything else is OSS (path-style /bucket/key). Control endpoints live under
+// everything else is OSS (path-style /bucket/key). ESS requests are RPC requests with
+// ESS's API version (2014-08-28). Control endpoints live under
 // /_localcloud/, apart from the emulated APIs.
 package localcloud
 
@@ -23,6 +24,7 @@ import (
 
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ess"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/oss"
@@ -54,6 +56,7 @@ type Options struct {
 type Server struct {
 	Env    *core.Env
 	ECS    *ecs.Service
+	ESS    *ess.Service
 	SLS    *sls.Service
 	OSS    *oss.Service
 	RDS    *rds.Service
@@ -84,6 +87,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		Env: env,
 		ECS: ecsSvc,
+		ESS: ess.New(env, ecsSvc),
 		SLS: sls.New(env),
 		OSS: oss.New(env),
 		RDS: rds.New(env),
@@ -153,6 +157,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.SLS.ServeHTTP(w, r)
 	case rds.IsRDS(r): // before ECS: both are RPC, told apart by API version
 		s.RDS.ServeHTTP(w, r)
+	case isECS(r) && ess.IsESS(r):
+		s.ESS.ServeHTTP(w, r) // same RPC gateway, told apart by API version
 	case isECS(r):
 		s.ECS.ServeHTTP(w, r)
 	default:

@@ -10,6 +10,11 @@ const (
 	TagRole           = "ecs-dr:role"            // RoleSource or RoleCopy
 	TagSourceImage    = "ecs-dr:source-image"    // copies: the source image id (sources: own id is not tagged)
 	TagSourceRegion   = "ecs-dr:source-region"   // region of the source instance / image
+	// TagHold=HoldValue, set by an operator on any image of ours, keeps it from cleanup
+	// whatever the retention rule says (a legal hold, an image under investigation, a
+	// failover in progress). Remove the tag to let retention apply again.
+	TagHold   = "ecs-dr:hold"
+	HoldValue = "true"
 
 	ManagedByValue = "ecs-image-dr"
 	RoleSource     = "source"

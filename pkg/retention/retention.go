@@ -11,7 +11,8 @@
 //     image do not use up the count, so a stopped schedule never ages everything out).
 //
 // Protections, whatever the rule says: the newest Available image of an instance in a
-// region, an image in use by an instance, an image still Creating or Waiting, and the
+// region, an image on hold (policy.TagHold), an image in use (by an instance, a launch
+// template version or a scaling configuration), an image still Creating or Waiting, and the
 // source of a copy still Creating or Waiting in any region (CopyImage needs its source
 // until the copy is done). Failed images (CreateFailed, UnAvailable) and Deprecated ones
 // are garbage unless protected, and never count as Available. Images that are not Managed,
@@ -52,8 +53,12 @@ type Image struct {
 	SourceImageID, SourceRegion string
 	// Managed: the image carries TagManagedBy=ManagedByValue and TagPolicy=<this policy>.
 	Managed bool
-	// InUse: an instance uses it (the caller checked DescribeInstances).
-	InUse       bool
+	// InUse: something uses it: an instance, a launch template version or a scaling
+	// configuration (the caller lists them); UsedBy says what, for the reason.
+	InUse  bool
+	UsedBy string
+	// Held: an operator tagged it policy.TagHold=policy.HoldValue; kept whatever the rule.
+	Held        bool
 	SnapshotIDs []string
 }
 
@@ -190,8 +195,11 @@ func decideGroup(group []Image, pol *policy.Policy, loc *time.Location, now time
 		case !known:
 			d.Reasons = []string{"region not in policy"}
 		default:
+			if im.Held {
+				d.Reasons = append(d.Reasons, "held ("+policy.TagHold+"="+policy.HoldValue+")")
+			}
 			if im.InUse {
-				d.Reasons = append(d.Reasons, "in use by an instance")
+				d.Reasons = append(d.Reasons, "in use by "+cmp.Or(im.UsedBy, "an instance"))
 			}
 			if pending(im.Status) {
 				d.Reasons = append(d.Reasons, "still "+im.Status)

@@ -114,9 +114,10 @@ type region struct {
 	snapshots     map[string]*snapshot
 	instances     map[string]*instance
 	activeCopies  int
-	waiting       []string          // copy image ids in arrival order
-	tokens        map[string]string // CreateImage ClientToken -> image id
-	compute       *computeState     // networks, capacity, Cloud Assistant (compute_seed.go)
+	waiting       []string                   // copy image ids in arrival order
+	tokens        map[string]string          // CreateImage ClientToken -> image id
+	compute       *computeState              // networks, capacity, Cloud Assistant (compute_seed.go)
+	templates     map[string]*launchTemplate // launch templates by id (launchtemplates.go)
 }
 
 func (im *image) snapshotCopy(now time.Time) Image {

@@ -242,6 +242,12 @@ var actions = map[string]handler{
 	"TagResources":      (*Service).tagResources,
 	"UntagResources":    (*Service).untagResources,
 	"ListTagResources":  (*Service).listTagResources,
+	// launchtemplates.go
+	"CreateLaunchTemplate":           (*Service).createLaunchTemplate,
+	"CreateLaunchTemplateVersion":    (*Service).createLaunchTemplateVersion,
+	"DescribeLaunchTemplates":        (*Service).describeLaunchTemplates,
+	"DescribeLaunchTemplateVersions": (*Service).describeLaunchTemplateVersions,
+	"DeleteLaunchTemplate":           (*Service).deleteLaunchTemplate,
 }
 
 // maxBody bounds what an RPC request may carry; ECS calls are a few kilobytes.
