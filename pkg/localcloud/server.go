@@ -1,4 +1,4 @@
-// Package localcloud assembles the local cloud: one HTTP endpoint that serves ECS and RDS (RPC),
+// Package localcloud assembles the local cloud: one HTTP endpoint that serves ECS, ESS and RDS (RPC),
 // SLS and OSS to the unmodified official SDKs, plus the FC runtime that runs the real
 // function binaries, FC timers and EventBridge rules read from s.yaml, all on one
 // simulated clock with injectable faults.
