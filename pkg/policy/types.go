@@ -38,6 +38,8 @@ type Policy struct {
 	Retention Retention `json:"retention" yaml:"retention"`
 	// DryRun: log the exact actions, change nothing.
 	DryRun bool `json:"dryRun,omitempty" yaml:"dryRun,omitempty"`
+	// RDS: ApsaraDB RDS backups copied to OSS in a DR region (optional; rds.go).
+	RDS *RDS `json:"rds,omitempty" yaml:"rds,omitempty"`
 	// Concurrency bounds parallel ECS calls per function: 1–32, default 4. CopyImage runs
 	// at most 5 tasks per region anyway; the rest queue in ECS as Waiting.
 	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`

@@ -90,6 +90,7 @@ func (p *Policy) Validate() error {
 	sourceRegions := p.validateSources(v)
 	p.validateDestinations(v, sourceRegions)
 	p.validateTemplate(v)
+	p.validateRDS(v)
 	validateTags(v, "tags", p.Tags)
 	if n := len(p.Tags) + ReservedTagCount; n > MaxImageTags {
 		v.add("tags", "%d tags plus the %d the policy adds make %d, over the ECS limit of %d per image",
