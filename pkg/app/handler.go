@@ -17,6 +17,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
 	"github.com/ecsdr/ecs-image-dr/pkg/events"
 	"github.com/ecsdr/ecs-image-dr/pkg/obs"
+	"github.com/ecsdr/ecs-image-dr/pkg/offsite"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 	"github.com/ecsdr/ecs-image-dr/pkg/redact"
 )
@@ -43,6 +44,7 @@ type Result struct {
 	Create  *backup.CreateSummary  `json:"create,omitempty"`
 	Copy    *backup.CopySummary    `json:"copy,omitempty"`
 	Cleanup *backup.CleanupSummary `json:"cleanup,omitempty"`
+	Offsite *offsite.Summary       `json:"offsite,omitempty"`
 	Policy  string                 `json:"policy,omitempty"`
 	DryRun  bool                   `json:"dryRun,omitempty"`
 }
@@ -219,6 +221,9 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		return res, fmt.Errorf("policy: %w", err)
 	}
 	res.Policy, res.DryRun = pol.Name, pol.DryRun // the services add the policy key to their records
+	if h.fn == RDSOffsite {
+		return h.offsite(ctx, inv, pol, timer, res, log)
+	}
 
 	// Paced, not rejected: every request (each page too) waits for its (region, action)
 	// token on the handler's clock, at the policy's rates (ecsx.DefaultLimits otherwise).

@@ -333,6 +333,7 @@ func (r *run) instance(ctx context.Context, in rdsx.Instance) error {
 	}
 	var todo []rdsx.File
 	var fulls []rdsx.File
+	listed := map[string]rdsx.File{} // data key → file RDS still lists
 	if r.rds.Backups.CopyFull() {
 		fulls, err = r.RDS.Backups(ctx, in, "")
 		if err != nil {
@@ -360,6 +361,7 @@ func (r *run) instance(ctx context.Context, in rdsx.Instance) error {
 			return r.listFailed(ctx, base, err)
 		}
 		for _, f := range logs {
+			listed[r.dataKey(f)] = f
 			if f.URL == "" {
 				continue
 			}
@@ -372,6 +374,12 @@ func (r *run) instance(ctx context.Context, in rdsx.Instance) error {
 	}
 	for _, f := range todo {
 		r.continuing[r.dataKey(f)] = true
+	}
+	for _, f := range fulls {
+		listed[r.dataKey(f)] = f
+	}
+	if err := r.orphanUploads(ctx, in, listed); err != nil {
+		return err
 	}
 	for _, f := range todo {
 		if r.stopped || r.deadlineNear() {
@@ -477,4 +485,45 @@ func (r *run) logsFrom(manifests []Manifest, fulls []rdsx.File) time.Time {
 
 func (r *run) item(f rdsx.File) Item {
 	return Item{Region: f.Region, Instance: f.InstanceID, Backup: f.ID, Kind: f.Kind, Key: r.dataKey(f)}
+}
+
+// orphanUploads aborts the instance's uploads of full backups that RDS no longer lists:
+// the backup left RDS before its copy finished (its RDS retention ended). That is a clear,
+// final record: it will never be a backup. Other uploads no run continues are left to the
+// stale-upload sweep (a concurrent run may own them).
+func (r *run) orphanUploads(ctx context.Context, in rdsx.Instance, listed map[string]rdsx.File) error {
+	if !r.rds.Backups.CopyFull() {
+		return nil
+	}
+	fullPrefix := r.instancePrefix(in.Region, in.ID) + rdsx.KindFull + "/"
+	ups, err := r.Store.ListUploads(ctx, r.bucket, fullPrefix)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.fail(ctx, Item{Region: in.Region, Instance: in.ID, Reason: "list uploads: " + err.Error(), ErrorCode: ossx.Code(err), Retryable: ossx.IsRetryable(err)}, err)
+		return nil
+	}
+	for _, u := range ups {
+		_, id, ok := strings.Cut(strings.TrimPrefix(u.Key, fullPrefix), "-")
+		if r.continuing[u.Key] || !ok || id == "" {
+			continue
+		}
+		if _, still := listed[u.Key]; still {
+			continue
+		}
+		it := Item{Region: in.Region, Instance: in.ID, Key: u.Key, Backup: id, Kind: rdsx.KindFull, ErrorCode: "BackupExpired",
+			Reason: "backup " + id + " left RDS before its copy finished (its RDS retention ended): partial upload aborted, nothing offsite for it"}
+		if err := r.Store.Abort(ctx, r.bucket, u.Key, u.UploadID); err != nil && !errors.Is(err, ossx.ErrNotFound) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			it.ErrorCode, it.Retryable = ossx.Code(err), ossx.IsRetryable(err)
+			r.fail(ctx, it, err)
+			continue
+		}
+		r.sum.Aborted = append(r.sum.Aborted, it)
+		r.fail(ctx, it, nil)
+	}
+	return nil
 }

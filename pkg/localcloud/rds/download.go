@@ -110,6 +110,13 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) {
 	var crc uint64
 	if found {
 		crc = s.checksum(id, content)
+		if r.Method == http.MethodGet {
+			var off int64
+			if v, ok := strings.CutPrefix(r.Header.Get("Range"), "bytes="); ok {
+				off, _ = strconv.ParseInt(strings.SplitN(v, "-", 2)[0], 10, 64)
+			}
+			s.offsets[id] = append(s.offsets[id], off)
+		}
 	}
 	s.mu.Unlock()
 	if forcedExpiry || now.Unix() > expUnix {

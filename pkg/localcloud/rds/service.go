@@ -109,7 +109,8 @@ type Service struct {
 	expire    map[string]int // file id → downloads still to refuse as expired
 	linkTTL   time.Duration
 	next      int64
-	served    map[string]int64 // file id → bytes served (inspection)
+	served    map[string]int64   // file id → bytes served (inspection)
+	offsets   map[string][]int64 // file id → first byte of every GET (inspection)
 }
 
 // New returns an empty RDS on env.
@@ -119,7 +120,7 @@ func New(env *core.Env) *Service {
 	}
 	return &Service{env: env, secret: []byte(core.RandomHex(16)), instances: map[string]*Instance{},
 		backups: map[string]*Backup{}, logs: map[string]*LogFile{}, crcs: map[string]uint64{},
-		corrupt: map[string]int{}, expire: map[string]int{}, served: map[string]int64{},
+		corrupt: map[string]int{}, expire: map[string]int{}, served: map[string]int64{}, offsets: map[string][]int64{},
 		linkTTL: DefaultLinkTTL, next: 300000000}
 }
 
@@ -287,6 +288,14 @@ func (s *Service) ServedBytes(id string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.served[id]
+}
+
+// DownloadOffsets lists the first byte requested by every GET of file id (0 without a
+// Range), in order.
+func (s *Service) DownloadOffsets(id string) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.offsets[id])
 }
 
 // Content returns the generated body of a backup's file.
