@@ -201,7 +201,15 @@ func (c *cloud) killAfterParts(when time.Time, n int) int {
 		if len(ups) == 1 && ups[0].Parts >= n {
 			cancel()
 			<-done
-			return c.srv.OSS.Uploads(rdsBucket)[0].Parts
+			// A part whose request was in flight may still land server-side after the
+			// client gave up: wait until the stored parts stop changing.
+			for prev := -1; ; time.Sleep(50 * time.Millisecond) {
+				n := c.srv.OSS.Uploads(rdsBucket)[0].Parts
+				if n == prev {
+					return n
+				}
+				prev = n
+			}
 		}
 	}
 }
