@@ -15,6 +15,17 @@ const (
 	// failover in progress). Remove the tag to let retention apply again.
 	TagHold   = "ecs-dr:hold"
 	HoldValue = "true"
+	// TagAttempt is the attempt number (1, 2, …) of an image within its slot (sources) or of
+	// a copy of its source (copies); absent means 1. A failed image is replaced by the next
+	// attempt under a new name, so the count lives in the cloud, not in the function.
+	TagAttempt = "ecs-dr:attempt"
+	// TagDataTime is when the image's data was captured (RFC 3339, UTC): a copy carries its
+	// source image's CreationTime, so "newest" means newest data, never newest copy.
+	TagDataTime = "ecs-dr:data-time"
+	// TagSnapshotOf marks a snapshot as ours: the id of the image it was made for. It is
+	// set (with TagManagedBy and TagPolicy) before that image is deleted, so the snapshot
+	// stays findable, and deletable, after the image is gone.
+	TagSnapshotOf = "ecs-dr:snapshot-of"
 
 	ManagedByValue = "ecs-image-dr"
 	RoleSource     = "source"

@@ -43,7 +43,7 @@ func (e *ValidationError) Error() string {
 // policy itself may use (TagManagedBy … TagSourceRegion).
 const (
 	MaxImageTags     = 20
-	ReservedTagCount = 7
+	ReservedTagCount = 9
 	reservedPrefix   = "ecs-dr:"
 	maxConcurrency   = 32
 )
