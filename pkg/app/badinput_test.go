@@ -80,8 +80,15 @@ func TestBadInputIsRefusedBeforeAnyCloudCall(t *testing.T) {
 					t.Errorf("result %+v copy %+v, want one skipped event", res, res.Copy)
 				}
 			}},
+		// A permanent refusal is recorded as failed but does not fail the invocation (an FC
+		// retry would be refused the same way).
 		{name: "control: valid timer reaches the cloud", fn: app.CreateImage, control: true,
-			payload: readGolden(t, "timer-create-image.json"), wantErr: []string{"create image failed"}, wantLog: "invocation failed"},
+			payload: readGolden(t, "timer-create-image.json"), wantLog: "create failed",
+			check: func(t *testing.T, res *app.Result) {
+				if res.Create == nil || len(res.Create.Failed) == 0 || res.Create.Failed[0].ErrorCode != "Forbidden.ShouldNotBeCalled" || res.Create.Failed[0].Retryable {
+					t.Errorf("result %+v, want a permanent failed item with the cloud's code", res.Create)
+				}
+			}},
 		{name: "invalid inline policy, create", fn: app.CreateImage, env: map[string]string{app.EnvPolicy: invalidDoc},
 			payload: readGolden(t, "timer-create-image.json"), wantErr: append([]string{"policy:", "6 problems"}, invalidFields...),
 			wantLog: "policy invalid"},

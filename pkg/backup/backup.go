@@ -97,6 +97,8 @@ type run struct {
 	log  *slog.Logger
 	now  func() time.Time
 	conc int
+	// copyQuota: destination region -> the QuotaExceed code that stopped copies there.
+	copyQuota sync.Map
 }
 
 func (d Deps) start() (*run, error) {

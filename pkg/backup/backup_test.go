@@ -235,27 +235,29 @@ func TestCreateIsIdempotentPerSlot(t *testing.T) {
 	}
 }
 
+// A retryable failure fails the invocation (FC retries it) and the retry creates only
+// what is missing.
 func TestCreatePartialFailureThenRetry(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	d := e.deps()
 	e.fake.failIf["CreateImage"] = func(_, instance string) error {
 		if instance == "i-db1" {
-			return ecsx.NewError("QuotaExceed.Image", 403, "The Image Quota exceeds.")
+			return ecsx.NewError("InternalError", 500, "The request processing has failed due to some unknown error.")
 		}
 		return nil
 	}
 	sum, err := d.Create(context.Background(), t0)
-	if err == nil || !strings.Contains(err.Error(), "i-db1") || !strings.Contains(err.Error(), "QuotaExceed.Image") {
+	if err == nil || !strings.Contains(err.Error(), "i-db1") || !strings.Contains(err.Error(), "InternalError") {
 		t.Fatalf("err = %v, want an error naming i-db1 and its code", err)
 	}
 	if got := strings.Join(instancesOf(sum.Started), ","); got != "i-web1" {
 		t.Errorf("started = %s, want i-web1 (successes stay)", got)
 	}
-	if len(sum.Failed) != 1 || sum.Failed[0].ErrorCode != "QuotaExceed.Image" {
+	if len(sum.Failed) != 1 || sum.Failed[0].ErrorCode != "InternalError" {
 		t.Errorf("failed = %+v", sum.Failed)
 	}
-	if len(e.records(map[string]string{"action": "create", "result": "failed", "instance": "i-db1", "error_code": "QuotaExceed.Image"})) != 1 {
+	if len(e.records(map[string]string{"action": "create", "result": "failed", "instance": "i-db1", "error_code": "InternalError"})) != 1 {
 		t.Errorf("no failed create record for i-db1 in logs:\n%s", e.logs)
 	}
 	delete(e.fake.failIf, "CreateImage")
@@ -613,7 +615,9 @@ func TestReconcileDoesNotResurrectPrunedCopies(t *testing.T) {
 	}
 }
 
-func TestReconcileRecopiesAfterFailedCopyIsRemoved(t *testing.T) {
+// A failed copy is recorded as failed, deleted and copied again in the same reconcile pass
+// (under the next attempt's name), and its snapshot does not outlive it.
+func TestReconcileRecopiesFailedCopyInOnePass(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	srcImg := readySource(t, e)
@@ -627,15 +631,23 @@ func TestReconcileRecopiesAfterFailedCopyIsRemoved(t *testing.T) {
 	e.fake.mu.Unlock()
 	e.fake.finishAll()
 	sum, err := d.Reconcile(context.Background())
-	if err != nil || len(sum.Copied) != 0 {
-		t.Fatalf("with the failed copy still there: copied %+v err %v, want none (its name blocks a new copy)", sum.Copied, err)
-	}
-	if err := e.fake.DeleteImage(context.Background(), dstPlain, failed.ID, false); err != nil { // what cleanup does
-		t.Fatal(err)
-	}
-	sum, err = d.Reconcile(context.Background())
 	if err != nil || len(sum.Copied) != 1 || sum.Copied[0].Region != dstPlain || sum.Copied[0].SourceImage != srcImg.ID {
-		t.Errorf("after removal: copied %+v err %v, want one new copy of %s in %s", sum.Copied, err, srcImg.ID, dstPlain)
+		t.Fatalf("copied %+v err %v, want one new copy of %s in %s", sum.Copied, err, srcImg.ID, dstPlain)
+	}
+	if _, ok := e.fake.image(dstPlain, failed.ID); ok {
+		t.Errorf("failed copy %s still exists", failed.ID)
+	}
+	for _, s := range failed.Snapshots {
+		if e.fake.hasSnapshot(dstPlain, s) {
+			t.Errorf("snapshot %s of the failed copy left behind", s)
+		}
+	}
+	again, _ := e.fake.image(dstPlain, sum.Copied[0].Image)
+	if again.Tags[policy.TagAttempt] != "2" || !strings.HasSuffix(again.Name, "-r2") {
+		t.Errorf("new copy: name %q attempt %q, want the second attempt", again.Name, again.Tags[policy.TagAttempt])
+	}
+	if len(e.records(map[string]string{"action": "image-failed", "result": "failed", "image": failed.ID})) != 1 {
+		t.Errorf("want one failed record for %s:\n%s", failed.ID, e.logs)
 	}
 }
 

@@ -42,6 +42,16 @@ type CleanupSummary struct {
 // when no remaining image references them; SnapshotCreatedImage leaves the snapshot.
 // DryRun logs the exact plan and changes nothing. Afterwards, every destination's catalog
 // is rewritten (removeMissing) from the images that remain.
+//
+// Snapshots are garbage-collected level-triggered: every run first deletes the snapshots
+// tagged as ours that no image references any more (collectSnapshots), then tags the
+// untagged snapshots of every managed image as ours (claimAll). An image whose snapshots
+// could not be tagged is not deleted, so a run killed at any line, or a DeleteSnapshot
+// that fails, leaves only snapshots the next run finds and deletes.
+//
+// Retention ranks images by data time (a copy's TagDataTime, its source's creation), not
+// by when a copy finished. A failed image is deleted with a failed record, except the last
+// failed attempt of the current slot, which holds the retry count until the slot is over.
 func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	r, err := d.start()
 	if err != nil {
@@ -57,10 +67,16 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	}
 	inUse, usersUnknown := r.imageUses(ctx, regions, &c)
 
+	tagged := r.collectSnapshots(ctx, inv, regions, &c)
+	unclaimed := r.claimAll(ctx, inv, tagged, &c)
+
+	all := inv.all()
+	srcCreated := sourceCreated(all)
+	retryRecord := r.retryRecords(all)
 	byID := map[string]ecsx.Image{}
 	var images []retention.Image
 	copying := map[string]bool{} // source ids with a copy not yet Available
-	for _, im := range inv.all() {
+	for _, im := range all {
 		byID[im.Region+"/"+im.ID] = im
 		role := im.Tags[policy.TagRole]
 		srcID := im.Tags[policy.TagSourceImage]
@@ -71,7 +87,8 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 			Name: im.Name, Status: im.Status, Created: im.Created, Role: role, SourceImageID: srcID,
 			SourceRegion: im.Tags[policy.TagSourceRegion], Managed: managedBy(r.pol, im.Tags),
 			InUse: inUse[im.Region+"/"+im.ID] != "", UsedBy: inUse[im.Region+"/"+im.ID],
-			Held: im.Tags[policy.TagHold] == policy.HoldValue, SnapshotIDs: im.Snapshots})
+			Held: im.Tags[policy.TagHold] == policy.HoldValue, SnapshotIDs: im.Snapshots,
+			DataTime: r.dataTime(im, srcCreated), Slot: im.Tags[policy.TagSlot], RetryRecord: retryRecord[im.Region+"/"+im.ID]})
 	}
 	plan := retention.PlanCleanup(images, r.pol, r.now())
 	for _, dec := range plan.Decisions {
@@ -98,6 +115,8 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 				it.Reason = "refused: still " + im.Status
 			case copying[im.ID]:
 				it.Reason = "refused: source of a copy in progress"
+			case unclaimed[im.Region+"/"+im.ID]:
+				it.Reason = "refused: its snapshots could not be tagged as ours (see the claim-snapshots record)"
 			default:
 				deletes = append(deletes, dec)
 				continue
@@ -125,7 +144,7 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	gone := map[string]bool{}
 	var goneMu sync.Mutex
 	each(ctx, r.conc, deletes, func(ctx context.Context, dec retention.Decision) {
-		if r.deleteOne(ctx, dec, referenced, &c) {
+		if r.deleteOne(ctx, dec, byID[dec.Image.Region+"/"+dec.Image.ID], referenced, &c) {
 			goneMu.Lock()
 			gone[dec.Image.Region+"/"+dec.Image.ID] = true
 			goneMu.Unlock()
@@ -155,9 +174,15 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 
 // deleteOne deletes one planned image and then its snapshots; it reports whether the
 // image is gone.
-func (r *run) deleteOne(ctx context.Context, dec retention.Decision, referenced map[string]bool, c *collector) bool {
+func (r *run) deleteOne(ctx context.Context, dec retention.Decision, img ecsx.Image, referenced map[string]bool, c *collector) bool {
 	im := dec.Image
 	it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: strings.Join(dec.Reasons, "; ")}
+	if isFailed(im.Status) && img.Tags[policy.TagFailureRecorded] != "true" {
+		// A failed image is a lost backup: say so once, whoever deletes it.
+		fit := it
+		fit.ErrorCode, fit.Reason = im.Status, fmt.Sprintf("image ended %s (attempt %d of slot %s); deleted by cleanup", im.Status, policy.Attempt(img.Tags), img.Tags[policy.TagSlot])
+		r.fail(ctx, c, "image-failed", fit, nil, time.Time{})
+	}
 	if r.pol.DryRun {
 		it.Reason = fmt.Sprintf("would delete (%s); snapshots %s", strings.Join(dec.Reasons, "; "), strings.Join(im.SnapshotIDs, ","))
 		r.record(ctx, "delete", ResultDryRun, it, nil, time.Time{})
@@ -203,12 +228,41 @@ func (r *run) deleteOne(ctx context.Context, dec retention.Decision, referenced 
 			r.record(ctx, "keep", ResultSkipped, sit, nil, started)
 			c.add("snapshot-left", sit)
 		default:
-			// Logged with its id: snapshots carry no tags, so no later run can find it.
-			sit = failure(sit, err)
-			sit.Reason = "orphaned snapshot, delete it by hand: " + sit.Reason
-			r.record(ctx, "delete", ResultFailed, sit, err, started)
+			// Tagged as ours before the image went: the next cleanup collects it.
+			sit.ErrorCode = ecsx.Code(err)
+			sit.Reason = "snapshot left (tagged as ours), the next cleanup deletes it: " + err.Error()
+			r.recordAt(ctx, warn, "delete", ResultSkipped, sit, err, started)
 			c.add("snapshot-left", sit)
 		}
 	}
 	return true
+}
+
+// retryRecords are the failed images cleanup keeps: the last failed attempt of an
+// (instance, slot) of the current slot, or of a (source image, destination) whose source
+// slot is the current one, when nothing live replaced it. It holds the attempt count the
+// retry budget is counted from; once the slot is over it is deleted like any failed image.
+func (r *run) retryRecords(all []ecsx.Image) map[string]bool {
+	current := r.pol.Slot(r.now())
+	groups := map[string][]ecsx.Image{}
+	for _, im := range all {
+		if im.Tags[policy.TagSlot] != current {
+			continue
+		}
+		k := im.Region + "/" + im.Tags[policy.TagSourceInstance] + "/" + current
+		if im.Tags[policy.TagRole] == policy.RoleCopy {
+			k = im.Region + "/copy/" + im.Tags[policy.TagSourceImage]
+		}
+		groups[k] = append(groups[k], im)
+	}
+	out := map[string]bool{}
+	for _, imgs := range groups {
+		st := attemptsOf(imgs)
+		if len(st.live) > 0 || len(st.failed) == 0 {
+			continue
+		}
+		last := st.failed[len(st.failed)-1]
+		out[last.Region+"/"+last.ID] = true
+	}
+	return out
 }

@@ -1,11 +1,14 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,7 +35,10 @@ type CopySummary struct {
 // HandleEvents acts on EventBridge image events. Events the filter refuses (foreign
 // account, forged source, other types, bad ids) are logged as rejected and acknowledged.
 // For an Available source image of this policy, it copies the image to every destination
-// that has no copy yet; for an Available copy, it updates that destination's catalog.
+// that has no copy yet (nor a copy of newer data); for an Available copy, it updates that
+// destination's catalog. A source that ended CreateFailed/UnAvailable is recorded as
+// failed, replaced by the next attempt when its slot is the current one (within the retry
+// budget) and deleted; a failed copy is deleted and copied again.
 //
 // Errors: only retryable failures (throttling beyond the back-off, 5xx, transport) make
 // it return an error, so FC retries; permanent ones (IncorrectImageStatus, quota…) are
@@ -55,7 +61,7 @@ func (d Deps) HandleEvents(ctx context.Context, evs []events.ImageEvent) (CopySu
 			c.add("rejected", it)
 			continue
 		}
-		if ev.State != ecsx.StatusAvailable {
+		if ev.State != ecsx.StatusAvailable && !isFailed(ev.State) {
 			it.Reason = "event state " + ev.State
 			r.recordAt(ctx, debug, "skip", ResultSkipped, it, nil, time.Time{})
 			c.add("skipped", it)
@@ -120,15 +126,33 @@ func (r *run) handleImage(ctx context.Context, ev events.ImageEvent, c *collecto
 	it.Instance = img.Tags[policy.TagSourceInstance]
 	switch role := img.Tags[policy.TagRole]; {
 	case role == policy.RoleSource && slices.Contains(r.pol.SourceRegions(), ev.Region):
-		if img.Status != ecsx.StatusAvailable {
+		switch {
+		case isFailed(img.Status):
+			r.reviveSource(ctx, ev.Region, it.Instance, img.Tags[policy.TagSlot], c)
+			return ""
+		case img.Status != ecsx.StatusAvailable:
+			if isFailed(ev.State) { // ECS disagrees with a failure event: nothing to do now
+				it.Reason = "event says " + ev.State + ", ECS says " + img.Status
+				r.record(ctx, "skip", ResultSkipped, it, nil, started)
+				c.add("skipped", it)
+				return ""
+			}
 			// The event said Available but ECS does not (yet): retry later.
 			it.Reason, it.Retryable = "event says Available, ECS says "+img.Status, true
 			r.fail(ctx, c, "copy", it, nil, started)
 			return ""
 		}
+		r.claimSeen(ctx, img)
 		r.copyToDestinations(ctx, img, r.pol.Destinations, c)
 		return ""
 	case role == policy.RoleCopy && slices.Contains(r.pol.DestinationRegions(), ev.Region):
+		if isFailed(img.Status) {
+			r.recopy(ctx, img, c)
+			return ""
+		}
+		if img.Status == ecsx.StatusAvailable {
+			r.claimSeen(ctx, img)
+		}
 		if img.Status != ecsx.StatusAvailable {
 			it.Reason = "copy is " + img.Status
 			r.record(ctx, "skip", ResultSkipped, it, nil, started)
@@ -163,33 +187,71 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 	instance := src.Tags[policy.TagSourceInstance]
 	it := Item{Region: dest.Region, Instance: instance, SourceImage: src.ID}
 	started := time.Now()
+	if code := r.copyBlocked(dest.Region); code != "" {
+		it.Reason, it.ErrorCode = "not tried: the destination's image quota is exceeded (see the failed record)", code
+		r.recordAt(ctx, debug, "copy", ResultSkipped, it, nil, time.Time{})
+		c.add("skipped", it)
+		return
+	}
 	// The lineage tags are the idempotency key: CopyImage has no ClientToken in the SDK, so
-	// a copy in any status (Creating, Waiting included) means "done or under way".
+	// a copy in any status (Creating, Waiting included) means "done or under way". All the
+	// instance's copies in the destination are listed: they also say whether newer data is
+	// already there.
 	existing, err := r.ecs.DescribeImages(ctx, dest.Region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
-		Tags: managedFilter(r.pol, map[string]string{policy.TagSourceImage: src.ID, policy.TagSourceRegion: src.Region})})
+		Tags: managedFilter(r.pol, map[string]string{policy.TagSourceInstance: instance, policy.TagSourceRegion: src.Region})})
 	if err != nil {
 		r.fail(ctx, c, "copy", failure(it, err), err, started)
 		return
 	}
+	var mine []ecsx.Image
+	var newer *ecsx.Image
+	srcCreated := map[string]time.Time{src.ID: src.Created}
 	for _, im := range existing {
-		if managedBy(r.pol, im.Tags) && im.Tags[policy.TagSourceImage] == src.ID {
-			it.Image, it.Reason = im.ID, "copy exists ("+im.Status+")"
-			result := ResultSkipped
-			if im.Status == ecsx.StatusCreateFailed || im.Status == ecsx.StatusUnAvailable {
-				// Its name blocks a new copy; cleanup removes failed copies, then reconcile retries.
-				it.Reason = "previous copy " + im.Status + "; cleanup removes it, reconcile copies again"
-				result = ResultFailed
-			}
-			r.record(ctx, "skip", result, it, nil, time.Time{})
-			c.add("skipped", it)
-			return
+		if !managedBy(r.pol, im.Tags) || im.Tags[policy.TagRole] != policy.RoleCopy {
+			continue
 		}
+		im.Region = dest.Region
+		switch {
+		case im.Tags[policy.TagSourceImage] == src.ID:
+			mine = append(mine, im)
+		case !isFailed(im.Status) && r.compareData(im, src, srcCreated) > 0:
+			if newer == nil || r.compareData(im, *newer, srcCreated) > 0 {
+				cp := im
+				newer = &cp
+			}
+		}
+	}
+	st := attemptsOf(mine)
+	switch {
+	case len(st.live) > 0:
+		it.Image, it.Reason = st.live[0].ID, "copy exists ("+st.live[0].Status+")"
+		r.record(ctx, "skip", ResultSkipped, it, nil, time.Time{})
+		c.add("skipped", it)
+		for _, f := range st.failed {
+			r.retireFailed(ctx, f, "replaced by "+st.live[0].ID, c)
+		}
+		return
+	case newer != nil:
+		// A delayed event or a retried invocation must not bring older data after newer.
+		it.Reason = fmt.Sprintf("older than what is already copied: %s holds data from %s",
+			newer.ID, r.dataTime(*newer, srcCreated).Format(time.RFC3339))
+		r.record(ctx, "skip", ResultSkipped, it, nil, time.Time{})
+		c.add("skipped", it)
+		for _, f := range st.failed {
+			r.retireFailed(ctx, f, "newer data is already copied; not retried", c)
+		}
+		return
+	}
+	n := st.next()
+	if n == 0 {
+		r.recordExhausted(ctx, st, c)
+		return
 	}
 	in := ecsx.CopyImageInput{
 		ImageID:           src.ID,
 		DestinationRegion: dest.Region,
-		Name:              r.pol.CopyName(src.Name, dest.Region),
-		Description:       fmt.Sprintf("ecs-image-dr policy %s: copy of %s from %s", r.pol.Name, src.ID, src.Region),
+		Name:              policy.AttemptName(r.pol.CopyName(src.Name, dest.Region), n),
+		Description:       fmt.Sprintf("ecs-image-dr policy %s: copy of %s from %s, attempt %d", r.pol.Name, src.ID, src.Region, n),
 		Encrypted:         dest.Encrypted,
 		KMSKeyID:          dest.KMSKeyID,
 		Tags: r.pol.ManagedTags(map[string]string{
@@ -198,6 +260,8 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 			policy.TagSourceRegion:   src.Region,
 			policy.TagSlot:           src.Tags[policy.TagSlot],
 			policy.TagRole:           policy.RoleCopy,
+			policy.TagAttempt:        strconv.Itoa(n),
+			policy.TagDataTime:       r.dataTime(src, nil).Format(time.RFC3339),
 		}),
 	}
 	if r.pol.DryRun {
@@ -207,11 +271,23 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		return
 	}
 	id, err := r.ecs.CopyImage(ctx, src.Region, in)
+	if ecsx.IsDuplicateName(err) {
+		// A copy whose CopyImage answer was lost (timeout, kill) but which ECS made: adopt
+		// it when its lineage tags prove it is the copy of this very source.
+		id, err = r.adoptByName(ctx, dest.Region, in.Name, map[string]string{policy.TagSourceImage: src.ID, policy.TagRole: policy.RoleCopy}, err)
+		if err == nil {
+			it.Reason = "adopted the existing copy named " + in.Name
+		}
+	}
 	if err != nil {
 		it = failure(it, err)
-		if code := ecsx.Code(err); code == "OperationDenied.ImageCopyConflict" || code == "OperationDenied.ImageCopying" {
+		switch code := ecsx.Code(err); {
+		case code == "OperationDenied.ImageCopyConflict" || code == "OperationDenied.ImageCopying":
 			// Another invocation is copying this image right now; the retry finds its copy.
 			it.Retryable = true
+		case ecsx.IsQuotaExceeded(err):
+			r.blockCopies(dest.Region, code)
+			it.Reason = "image quota exceeded in " + dest.Region + ": no further copies there this run: " + err.Error()
 		}
 		r.fail(ctx, c, "copy", it, err, started)
 		return
@@ -219,72 +295,246 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 	it.Image = id
 	r.record(ctx, "copy", ResultOK, it, nil, started)
 	c.add("copied", it)
+	for _, f := range st.failed {
+		r.retireFailed(ctx, f, fmt.Sprintf("replaced by attempt %d (%s)", n, id), c)
+	}
+}
+
+// recopy handles a copy that ended failed: when its source is still Available it is
+// copied again (copyOne replaces and deletes the failed copy, within the retry budget);
+// otherwise the failed copy is only recorded and deleted.
+func (r *run) recopy(ctx context.Context, failed ecsx.Image, c *collector) {
+	srcID, srcRegion := failed.Tags[policy.TagSourceImage], failed.Tags[policy.TagSourceRegion]
+	dest, ok := r.destination(failed.Region)
+	if srcID != "" && srcRegion != "" && ok {
+		imgs, err := r.ecs.DescribeImages(ctx, srcRegion, ecsx.ImageQuery{IDs: []string{srcID}, Statuses: ecsx.AllImageStatuses})
+		if err != nil {
+			r.fail(ctx, c, "copy", failure(Item{Region: failed.Region, Image: failed.ID, SourceImage: srcID}, err), err, time.Time{})
+			return
+		}
+		for _, src := range imgs {
+			if src.ID == srcID && src.Status == ecsx.StatusAvailable && managedBy(r.pol, src.Tags) {
+				src.Region = srcRegion
+				r.copyOne(ctx, src, dest, c)
+				return
+			}
+		}
+	}
+	r.retireFailed(ctx, failed, "its source is gone or not Available; not copied again", c)
+}
+
+func (r *run) destination(region string) (policy.Destination, bool) {
+	for _, d := range r.pol.Destinations {
+		if d.Region == region {
+			return d, true
+		}
+	}
+	return policy.Destination{}, false
+}
+
+// reviveSource handles a source image of (instance, slot) that ended failed: in the current
+// slot the next attempt is made (within the budget) and the failed ones deleted; for a
+// slot that is over they are only recorded and deleted (the next slot makes a new image).
+func (r *run) reviveSource(ctx context.Context, region, instance, slot string, c *collector) {
+	it := Item{Region: region, Instance: instance}
+	imgs, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
+		Tags: managedFilter(r.pol, map[string]string{policy.TagSourceInstance: instance, policy.TagSlot: slot, policy.TagRole: policy.RoleSource})})
+	if err != nil {
+		r.fail(ctx, c, "create", failure(it, err), err, time.Time{})
+		return
+	}
+	var mine []ecsx.Image
+	for _, im := range imgs {
+		if managedBy(r.pol, im.Tags) && im.Tags[policy.TagSourceInstance] == instance && im.Tags[policy.TagSlot] == slot {
+			im.Region = region
+			mine = append(mine, im)
+		}
+	}
+	st := attemptsOf(mine)
+	if len(st.live) > 0 || slot != r.pol.Slot(r.now()) {
+		why := "slot " + slot + " is over; the next slot makes a new image"
+		if len(st.live) > 0 {
+			why = "replaced by " + st.live[0].ID
+		}
+		for _, f := range st.failed {
+			if !st.isRecord(f) || len(st.live) > 0 || slot != r.pol.Slot(r.now()) {
+				r.retireFailed(ctx, f, why, c)
+			}
+		}
+		return
+	}
+	if st.next() == 0 {
+		r.recordExhausted(ctx, st, c)
+		return
+	}
+	insts, err := r.ecs.DescribeInstances(ctx, region, ecsx.InstanceQuery{IDs: []string{instance}})
+	if err != nil {
+		r.fail(ctx, c, "create", failure(it, err), err, time.Time{})
+		return
+	}
+	i := slices.IndexFunc(insts, func(in ecsx.Instance) bool { return in.ID == instance })
+	var why string
+	switch {
+	case i < 0:
+		why = "instance not found; not retried"
+	case insts[i].Status != ecsx.InstanceRunning && insts[i].Status != ecsx.InstanceStopped:
+		why = "instance status " + insts[i].Status + "; not retried"
+	case insts[i].Locked:
+		why = "instance locked; not retried"
+	default:
+		if ok, reason := r.pol.Selects(region, instance, insts[i].Tags); !ok {
+			why = "instance no longer selected (" + reason + "); not retried"
+		}
+	}
+	if why != "" {
+		for _, f := range st.failed {
+			r.retireFailed(ctx, f, why, c)
+		}
+		return
+	}
+	r.createOne(ctx, region, slot, insts[i], st, &quotaGate{}, c)
 }
 
 // Reconcile copies every Available source image of the policy that some destination
 // lacks, through the same path as an event, so a lost or failed event is harmless. Only
-// images newer than the newest copy of their instance in that destination are copied:
-// older ones were copied before and removed there by retention, and must not come back.
-// It then syncs every destination's catalog.
+// images holding newer data than the newest copy of their instance in that destination
+// are copied (older ones were copied before and removed there by retention, and must not
+// come back); a destination with no copy of an instance gets only its newest image
+// (Policy.BackfillLimit). Failed copies are deleted and copied again in the same pass;
+// failed sources of the current slot get their next attempt. A region that cannot be
+// listed degrades only itself: it is recorded as failed (retryable) and the others go on.
+// It then syncs the catalog of every destination that was listed.
 func (d Deps) Reconcile(ctx context.Context) (CopySummary, error) {
 	r, err := d.start()
 	if err != nil {
 		return CopySummary{}, err
 	}
 	var c collector
-	inv, err := r.inventory(ctx, policyRegions(r.pol))
-	if err != nil {
-		return CopySummary{DryRun: r.pol.DryRun}, fmt.Errorf("reconcile: %w", err)
+	inv, _ := r.inventory(ctx, policyRegions(r.pol))
+	for _, region := range policyRegions(r.pol) {
+		if err := inv.failed[region]; err != nil {
+			it := failure(Item{Region: region, Reason: "region skipped this run: " + err.Error()}, err)
+			r.fail(ctx, &c, "reconcile", it, err, time.Time{})
+		}
 	}
-	// newest copied slot per destination and instance
-	copied := map[string]string{}
-	hasCopy := map[string]bool{} // dest + source image id
-	for _, im := range inv.all() {
-		if im.Tags[policy.TagRole] != policy.RoleCopy {
-			continue
+	all := inv.all()
+	srcCreated := sourceCreated(all)
+	newest := map[string]ecsx.Image{} // dest/instance -> copy holding the newest data
+	hasCopy := map[string]bool{}      // dest/source image id: a copy that is not failed
+	for _, im := range all {
+		if im.Tags[policy.TagRole] != policy.RoleCopy || isFailed(im.Status) {
+			continue // a failed copy is retried by copyOne and never counts as copied
 		}
 		hasCopy[im.Region+"/"+im.Tags[policy.TagSourceImage]] = true
-		if im.Status == ecsx.StatusCreateFailed || im.Status == ecsx.StatusUnAvailable {
-			continue // a failed copy must not make its slot count as copied once cleanup removed it
-		}
 		k := im.Region + "/" + im.Tags[policy.TagSourceInstance]
-		copied[k] = max(copied[k], im.Tags[policy.TagSlot])
+		if cur, ok := newest[k]; !ok || r.compareData(im, cur, srcCreated) > 0 {
+			newest[k] = im
+		}
+	}
+	// Available sources per region and instance, newest data first; failed sources of
+	// the current slot, per instance.
+	type key struct{ region, instance string }
+	sources := map[key][]ecsx.Image{}
+	failedSlots := map[key]map[string]bool{}
+	for _, region := range r.pol.SourceRegions() {
+		for _, im := range inv.images[region] {
+			if im.Tags[policy.TagRole] != policy.RoleSource {
+				continue
+			}
+			k := key{region, im.Tags[policy.TagSourceInstance]}
+			switch {
+			case im.Status == ecsx.StatusAvailable:
+				sources[k] = append(sources[k], im)
+			case isFailed(im.Status):
+				if failedSlots[k] == nil {
+					failedSlots[k] = map[string]bool{}
+				}
+				failedSlots[k][im.Tags[policy.TagSlot]] = true
+			}
+		}
 	}
 	type job struct {
 		img   ecsx.Image
 		dests []policy.Destination
 	}
-	var todo []job
-	for _, region := range r.pol.SourceRegions() {
-		for _, im := range inv.images[region] {
-			if im.Tags[policy.TagRole] != policy.RoleSource || im.Status != ecsx.StatusAvailable {
-				continue
-			}
+	// One work item per instance: its images are copied one after another, oldest data
+	// first, so a backfill of several images is not refused by the "older than what is
+	// already copied" guard because its newest image happened to finish first.
+	var todo [][]job
+	for _, k := range slices.SortedFunc(maps.Keys(sources), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.region, b.region), cmp.Compare(a.instance, b.instance))
+	}) {
+		imgs := sources[k]
+		slices.SortFunc(imgs, func(a, b ecsx.Image) int { return r.compareData(b, a, srcCreated) })
+		var jobs []job
+		for rank, im := range imgs {
 			j := job{img: im}
 			for _, dest := range r.pol.Destinations {
-				if dest.Region == region || hasCopy[dest.Region+"/"+im.ID] {
+				if dest.Region == k.region || inv.failed[dest.Region] != nil || hasCopy[dest.Region+"/"+im.ID] {
 					continue
 				}
-				if newest := copied[dest.Region+"/"+im.Tags[policy.TagSourceInstance]]; newest != "" && newest >= im.Tags[policy.TagSlot] {
+				if nw, ok := newest[dest.Region+"/"+k.instance]; ok {
+					if r.compareData(nw, im, srcCreated) >= 0 {
+						continue // that destination already holds newer (or the same) data
+					}
+				} else if !r.backfills(dest.Region, rank, im) {
 					continue
 				}
 				j.dests = append(j.dests, dest)
 			}
 			if len(j.dests) > 0 {
-				todo = append(todo, j)
+				jobs = append(jobs, j)
 			}
 		}
+		if len(jobs) > 0 {
+			slices.Reverse(jobs)
+			todo = append(todo, jobs)
+		}
 	}
-	each(ctx, r.conc, todo, func(ctx context.Context, j job) {
-		r.copyToDestinations(ctx, j.img, j.dests, &c)
+	each(ctx, r.conc, todo, func(ctx context.Context, jobs []job) {
+		for _, j := range jobs {
+			r.copyToDestinations(ctx, j.img, j.dests, &c)
+		}
 	})
-	synced := r.syncCatalogs(ctx, r.pol.DestinationRegions(), inv, false, &c)
+	for _, k := range slices.SortedFunc(maps.Keys(failedSlots), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.region, b.region), cmp.Compare(a.instance, b.instance))
+	}) {
+		for _, slot := range slices.Sorted(maps.Keys(failedSlots[k])) {
+			r.reviveSource(ctx, k.region, k.instance, slot, &c)
+		}
+	}
+	var dests []string
+	for _, dest := range r.pol.DestinationRegions() {
+		if inv.failed[dest] == nil {
+			dests = append(dests, dest)
+		}
+	}
+	synced := r.syncCatalogs(ctx, dests, inv, false, &c)
 	return r.copySummary(&c, synced), failedError("reconcile copy", retryableOnly(c.get("failed")))
 }
 
-// inventory is every managed image of the policy, per region, all statuses.
+// backfills reports whether the rank-th newest source image (0 = newest) of an instance
+// goes to a destination that has no copy of that instance yet: within the destination's
+// BackfillLimit, and for a keepDays-only rule not older than keepDays.
+func (r *run) backfills(dest string, rank int, im ecsx.Image) bool {
+	if rank >= r.pol.BackfillLimit(dest) {
+		return false
+	}
+	if rank == 0 {
+		return true
+	}
+	rule, _ := r.pol.RuleFor(dest)
+	if rule.KeepLast+rule.Daily+rule.Weekly+rule.Monthly == 0 && rule.KeepDays > 0 {
+		return r.dataTime(im, nil).After(r.now().Add(-time.Duration(rule.KeepDays) * 24 * time.Hour))
+	}
+	return true
+}
+
+// inventory is every managed image of the policy, per region, all statuses; failed holds
+// the regions that could not be listed.
 type inventory struct {
 	images map[string][]ecsx.Image
+	failed map[string]error
 }
 
 func (inv *inventory) all() []ecsx.Image {
@@ -296,12 +546,14 @@ func (inv *inventory) all() []ecsx.Image {
 }
 
 func (r *run) inventory(ctx context.Context, regions []string) (*inventory, error) {
-	inv := &inventory{images: map[string][]ecsx.Image{}}
+	inv := &inventory{images: map[string][]ecsx.Image{}, failed: map[string]error{}}
 	var errs []error
 	for _, region := range regions {
 		imgs, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses, Tags: managedFilter(r.pol, nil)})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("list images in %s: %w", region, err))
+			err = fmt.Errorf("list images in %s: %w", region, err)
+			inv.failed[region] = err
+			errs = append(errs, err)
 			continue
 		}
 		for _, im := range imgs {
@@ -351,12 +603,7 @@ func (r *run) syncCatalogs(ctx context.Context, dests []string, inv *inventory, 
 // protected data was captured), an upper bound of the RPO achieved.
 func (r *run) catalogEntries(inv *inventory) []catalog.Entry {
 	now := r.now().UTC()
-	created := map[string]time.Time{} // source image id -> creation
-	for _, im := range inv.all() {
-		if im.Tags[policy.TagRole] == policy.RoleSource {
-			created[im.ID] = im.Created
-		}
-	}
+	created := sourceCreated(inv.all()) // source image id -> creation
 	newest := map[string]ecsx.Image{}
 	for _, im := range inv.all() {
 		inst := im.Tags[policy.TagSourceInstance]
@@ -364,7 +611,8 @@ func (r *run) catalogEntries(inv *inventory) []catalog.Entry {
 			continue
 		}
 		k := im.Region + "/" + inst
-		if cur, ok := newest[k]; !ok || im.Created.After(cur.Created) || im.Created.Equal(cur.Created) && im.ID < cur.ID {
+		// Newest data, never the copy that finished last.
+		if cur, ok := newest[k]; !ok || r.compareData(im, cur, created) > 0 {
 			newest[k] = im
 		}
 	}
@@ -380,10 +628,7 @@ func (r *run) catalogEntries(inv *inventory) []catalog.Entry {
 			ImageID: im.ID, ImageName: im.Name, Role: im.Tags[policy.TagRole], SourceImageID: im.Tags[policy.TagSourceImage],
 			SourceRegion: im.Tags[policy.TagSourceRegion], Slot: im.Tags[policy.TagSlot], CreationTime: im.Created,
 			SizeGiB: im.SizeGiB, Tags: im.Tags, UpdatedAt: now}
-		srcCreated := im.Created
-		if t, ok := created[e.SourceImageID]; ok {
-			srcCreated = t
-		}
+		srcCreated := r.dataTime(im, created)
 		if e.Role == policy.RoleSource {
 			e.SourceImageID = ""
 		}
@@ -393,3 +638,13 @@ func (r *run) catalogEntries(inv *inventory) []catalog.Entry {
 	}
 	return out
 }
+
+// copyBlocked returns the quota error code that stopped copies to dest in this run ("").
+func (r *run) copyBlocked(dest string) string {
+	if v, ok := r.copyQuota.Load(dest); ok {
+		return v.(string)
+	}
+	return ""
+}
+
+func (r *run) blockCopies(dest, code string) { r.copyQuota.Store(dest, code) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,9 +31,17 @@ type CreateSummary struct {
 // ClientToken alone is not enough: ECS forgets tokens after a while), and CreateImage
 // carries ClientToken = policy.ClientToken(instance, slot) for two runs racing.
 //
-// Errors: a run with failures returns an error naming them (FC retries the invocation;
-// the retry skips what this run created). Instances that cannot be imaged (status, lock)
-// are skipped, not failed: a retry would not help.
+// Failed images: an image of the slot that ended CreateFailed/UnAvailable is recorded as
+// failed and replaced by the next attempt (new name and token, TagAttempt), then deleted
+// with its snapshots; after policy.DefaultRetryBudget attempts the last failed one stays
+// as the record of the slot (one failed record) and nothing is tried until the next slot.
+//
+// Errors: only retryable failures (throttling past the back-off, 5xx, timeouts) make the
+// run return an error, so FC retries it and the retry skips what this run created.
+// Permanent ones (quota, a name taken by an image that is not ours…) are recorded as
+// failed and acknowledged. The first QuotaExceed in a region stops further creates there
+// for the run (one failed record; the other instances are skipped). Instances that cannot
+// be imaged (status, lock) are skipped, not failed: a retry would not help.
 func (d Deps) Create(ctx context.Context, trigger time.Time) (CreateSummary, error) {
 	r, err := d.start()
 	if err != nil {
@@ -49,7 +58,7 @@ func (d Deps) Create(ctx context.Context, trigger time.Time) (CreateSummary, err
 	wg.Wait()
 	sum.Started, sum.Planned, sum.Skipped, sum.Failed = c.get("started"), c.get("planned"), c.get("skipped"), c.get("failed")
 	sum.Omitted = c.omitted()
-	return sum, failedError("create image", sum.Failed)
+	return sum, failedError("create image", retryableOnly(sum.Failed))
 }
 
 func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, c *collector) {
@@ -72,16 +81,22 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 		r.fail(ctx, c, "create", failure(Item{Region: region, Reason: "list images of slot " + slot + ": " + err.Error()}, err), err, started)
 		return
 	}
-	bySlot := map[string]ecsx.Image{}
+	bySlot := map[string][]ecsx.Image{}
 	for _, im := range existing {
 		// The tag filter is the server's; check again so a lax server cannot make us skip.
 		if managedBy(r.pol, im.Tags) && im.Tags[policy.TagSlot] == slot {
-			bySlot[im.Tags[policy.TagSourceInstance]] = im
+			im.Region = region
+			inst := im.Tags[policy.TagSourceInstance]
+			bySlot[inst] = append(bySlot[inst], im)
 		}
 	}
 
 	seen := map[string]bool{}
-	var todo []ecsx.Instance
+	type job struct {
+		in ecsx.Instance
+		st attempts
+	}
+	var todo []job
 	for _, in := range instances {
 		seen[in.ID] = true
 		it := Item{Region: region, Instance: in.ID}
@@ -97,11 +112,14 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 		case in.Locked:
 			it.Reason = fmt.Sprintf("instance locked %v", in.LockReasons)
 		default:
-			if im, ok := bySlot[in.ID]; ok {
-				it.Image, it.Reason = im.ID, "already exists for slot "+slot+" ("+im.Status+")"
-			} else {
-				todo = append(todo, in)
+			st := attemptsOf(bySlot[in.ID])
+			if len(st.live) == 0 {
+				todo = append(todo, job{in, st})
 				continue
+			}
+			it.Image, it.Reason = st.live[0].ID, "already exists for slot "+slot+" ("+st.live[0].Status+")"
+			for _, f := range st.failed { // superseded attempts a killed run did not delete
+				r.retireFailed(ctx, f, "replaced by "+st.live[0].ID, c)
 			}
 		}
 		r.record(ctx, "skip", ResultSkipped, it, nil, time.Time{})
@@ -116,24 +134,58 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 		}
 	}
 
-	each(ctx, r.conc, todo, func(ctx context.Context, in ecsx.Instance) {
-		r.createOne(ctx, region, slot, in, c)
+	gate := &quotaGate{}
+	each(ctx, r.conc, todo, func(ctx context.Context, j job) {
+		r.createOne(ctx, region, slot, j.in, j.st, gate, c)
 	})
 	r.gatherRestore(ctx, region, instances)
 }
 
-func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instance, c *collector) {
+// quotaGate stops creates in a region after its first QuotaExceed: every further call
+// would be refused the same way, and each would cost a call and a record.
+type quotaGate struct {
+	mu      sync.Mutex
+	blocked string // the error code that blocked the region ("" when open)
+}
+
+func (g *quotaGate) block(code string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.blocked = code
+}
+
+func (g *quotaGate) closed() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.blocked
+}
+
+// createOne makes the next attempt of one instance's image for slot (st: the images the
+// slot already has, none live), then deletes the failed attempts it replaces.
+func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instance, st attempts, gate *quotaGate, c *collector) {
 	it := Item{Region: region, Instance: in.ID}
+	n := st.next()
+	if n == 0 {
+		r.recordExhausted(ctx, st, c)
+		return
+	}
+	if code := gate.closed(); code != "" {
+		it.Reason, it.ErrorCode = "not tried: the region's image quota is exceeded (see the failed record)", code
+		r.recordAt(ctx, debug, "create", ResultSkipped, it, nil, time.Time{})
+		c.add("skipped", it)
+		return
+	}
 	input := ecsx.CreateImageInput{
 		InstanceID:  in.ID,
-		Name:        r.pol.ImageName(in.ID, in.Name, region, slot),
-		Description: fmt.Sprintf("ecs-image-dr policy %s: instance %s, slot %s", r.pol.Name, in.ID, slot),
-		ClientToken: r.pol.ClientToken(in.ID, slot),
+		Name:        policy.AttemptName(r.pol.ImageName(in.ID, in.Name, region, slot), n),
+		Description: fmt.Sprintf("ecs-image-dr policy %s: instance %s, slot %s, attempt %d", r.pol.Name, in.ID, slot, n),
+		ClientToken: r.pol.AttemptClientToken(in.ID, slot, n),
 		Tags: r.pol.ManagedTags(map[string]string{
 			policy.TagSourceInstance: in.ID,
 			policy.TagSlot:           slot,
 			policy.TagRole:           policy.RoleSource,
 			policy.TagSourceRegion:   region,
+			policy.TagAttempt:        strconv.Itoa(n),
 		}),
 	}
 	if r.pol.DryRun {
@@ -144,17 +196,91 @@ func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instan
 	}
 	started := time.Now()
 	id, err := r.ecs.CreateImage(ctx, region, input)
+	if ecsx.IsDuplicateName(err) {
+		// Our names are deterministic: a run that died after CreateImage, or a racing one,
+		// made it. Adopt it when its tags prove it is this very image; refuse otherwise.
+		id, err = r.adoptByName(ctx, region, input.Name, map[string]string{policy.TagSourceInstance: in.ID, policy.TagSlot: slot,
+			policy.TagRole: policy.RoleSource}, err)
+		if err == nil {
+			it.Reason = "adopted the existing image named " + input.Name
+		}
+	}
 	switch {
 	case err == nil:
 		it.Image = id
 		r.record(ctx, "create", ResultOK, it, nil, started)
 		c.add("started", it)
+		for _, f := range st.failed {
+			r.retireFailed(ctx, f, fmt.Sprintf("replaced by attempt %d (%s)", n, id), c)
+		}
 	case ecsx.Code(err) == "IncorrectInstanceStatus" || ecsx.Code(err) == "InstanceLockedForSecurity" || ecsx.IsNotFound(err):
 		// The instance changed since DescribeInstances; the next slot will try again.
 		it.Reason, it.ErrorCode = "instance cannot be imaged now", ecsx.Code(err)
 		r.record(ctx, "create", ResultSkipped, it, err, started)
 		c.add("skipped", it)
+	case ecsx.IsQuotaExceeded(err):
+		gate.block(ecsx.Code(err))
+		it = failure(it, err)
+		it.Reason = "image quota exceeded in " + region + ": no further creates there this run; raise the quota or lower retention: " + err.Error()
+		r.fail(ctx, c, "create", it, err, started)
 	default:
 		r.fail(ctx, c, "create", failure(it, err), err, started)
+	}
+}
+
+// adoptByName looks up the image named name in region after InvalidImageName.Duplicated
+// and returns its id when it is ours and carries every pair of want; otherwise a permanent
+// error that says whose the name is.
+func (r *run) adoptByName(ctx context.Context, region, name string, want map[string]string, dupErr error) (string, error) {
+	imgs, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Name: name, Statuses: ecsx.AllImageStatuses})
+	if err != nil {
+		return "", fmt.Errorf("name %s taken, and looking it up failed: %w", name, err)
+	}
+	for _, im := range imgs {
+		if im.Name != name {
+			continue
+		}
+		if managedBy(r.pol, im.Tags) && hasAll(im.Tags, want) && !isFailed(im.Status) {
+			return im.ID, nil
+		}
+		return "", &ecsx.Error{Op: "adopt", Resource: im.ID, Region: region, Code: ecsx.Code(dupErr),
+			Err: fmt.Errorf("image name %s is taken by %s (%s), whose tags do not prove it is this policy's image for %v; rename or delete it", name, im.ID, im.Status, want)}
+	}
+	return "", fmt.Errorf("name %s reported taken but no image has it (yet): %w", name, dupErr)
+}
+
+func hasAll(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// recordExhausted writes the one failed record of a slot whose retry budget is used up
+// (marked on the last failed image with TagFailureRecorded, so later runs stay quiet)
+// and deletes the earlier failed attempts.
+func (r *run) recordExhausted(ctx context.Context, st attempts, c *collector) {
+	last := st.failed[len(st.failed)-1]
+	for _, f := range st.failed[:len(st.failed)-1] {
+		r.retireFailed(ctx, f, "an earlier attempt; the last one stays as the record of the slot", c)
+	}
+	it := Item{Region: last.Region, Instance: last.Tags[policy.TagSourceInstance], Image: last.ID,
+		SourceImage: last.Tags[policy.TagSourceImage], ErrorCode: last.Status}
+	if last.Tags[policy.TagFailureRecorded] == "true" {
+		it.Reason = "retry budget used up for slot " + last.Tags[policy.TagSlot] + " (already recorded); next try in the next slot"
+		r.recordAt(ctx, debug, "retry", ResultSkipped, it, nil, time.Time{})
+		c.add("skipped", it)
+		return
+	}
+	it.Reason = fmt.Sprintf("retry budget of %d attempts used up for slot %s: %s ended %s; no further attempt until the next slot",
+		policy.DefaultRetryBudget, last.Tags[policy.TagSlot], last.ID, last.Status)
+	r.fail(ctx, c, "retry", it, nil, time.Time{})
+	if r.pol.DryRun {
+		return
+	}
+	if err := r.ecs.TagResources(ctx, last.Region, ecsx.ResourceImage, []string{last.ID}, map[string]string{policy.TagFailureRecorded: "true"}); err != nil {
+		r.recordAt(ctx, warn, "retry", ResultSkipped, Item{Region: last.Region, Image: last.ID, Reason: "could not mark the record as written; it may repeat"}, err, time.Time{})
 	}
 }

@@ -25,6 +25,7 @@ type fakeECS struct {
 	instances map[string]map[string]*ecsx.Instance // region -> id
 	images    map[string]map[string]*fakeImage     // region -> id
 	snapshots map[string]map[string]bool           // region -> id
+	snapTags  map[string]map[string]string         // region/snapshot id -> tags
 	tokens    map[string]string                    // region/token -> image id
 	calls     map[string]int
 	// fail: per operation, errors returned by the next calls (consumed in order);
@@ -41,7 +42,7 @@ type fakeImage struct {
 
 func newFake(now func() time.Time) *fakeECS {
 	return &fakeECS{now: now, instances: map[string]map[string]*ecsx.Instance{}, images: map[string]map[string]*fakeImage{},
-		snapshots: map[string]map[string]bool{}, tokens: map[string]string{}, calls: map[string]int{},
+		snapshots: map[string]map[string]bool{}, snapTags: map[string]map[string]string{}, tokens: map[string]string{}, calls: map[string]int{},
 		fail: map[string][]error{}, failIf: map[string]func(string, string) error{}}
 }
 
@@ -310,7 +311,63 @@ func (f *fakeECS) DeleteSnapshot(_ context.Context, region, snapshotID string) e
 		}
 	}
 	delete(f.snapshots[region], snapshotID) // unknown snapshots are ignored, as in ECS
+	delete(f.snapTags, region+"/"+snapshotID)
 	return nil
+}
+
+func (f *fakeECS) DescribeSnapshots(_ context.Context, region string, q ecsx.SnapshotQuery) ([]ecsx.Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("DescribeSnapshots", region, ""); err != nil {
+		return nil, err
+	}
+	var out []ecsx.Snapshot
+	for id := range f.snapshots[region] {
+		tags := f.snapTags[region+"/"+id]
+		if len(q.IDs) > 0 && !slices.Contains(q.IDs, id) || !hasTags(tags, q.Tags) {
+			continue
+		}
+		out = append(out, ecsx.Snapshot{ID: id, Region: region, Status: "accomplished", Tags: maps.Clone(tags)})
+	}
+	slices.SortFunc(out, func(a, b ecsx.Snapshot) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+func (f *fakeECS) TagResources(_ context.Context, region, typ string, ids []string, tags map[string]string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked("TagResources", region, strings.Join(ids, ",")); err != nil {
+		return err
+	}
+	for _, id := range ids { // all or nothing, as in ECS
+		switch _, ok := f.images[region][id]; {
+		case typ == ecsx.ResourceImage && !ok, typ == ecsx.ResourceSnapshot && !f.snapshots[region][id]:
+			return ecsx.NewError("InvalidResourceId.NotFound", 404, "The specified resource does not exist.")
+		}
+	}
+	for _, id := range ids {
+		if typ == ecsx.ResourceImage {
+			im := f.images[region][id]
+			if im.Tags == nil {
+				im.Tags = map[string]string{}
+			}
+			maps.Copy(im.Tags, tags)
+			continue
+		}
+		k := region + "/" + id
+		if f.snapTags[k] == nil {
+			f.snapTags[k] = map[string]string{}
+		}
+		maps.Copy(f.snapTags[k], tags)
+	}
+	return nil
+}
+
+// snapshotIDs lists the snapshots of a region.
+func (f *fakeECS) snapshotIDs(region string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.snapshots[region]))
 }
 
 // fakeCatalog records Sync and Put calls (a Put as a one-entry sync).

@@ -250,7 +250,7 @@ func TestValidateSingleProblems(t *testing.T) {
 		{"no sources", func(p *Policy) { p.Sources = nil }, "sources: at least one source region is required"},
 		{"no destinations", func(p *Policy) { p.Destinations = nil }, "destinations: at least one DR region is required"},
 		{"empty region", func(p *Policy) { p.Destinations[1].Region = "" }, "destinations[1].region: is required"},
-		{"too many tags", func(p *Policy) { p.Tags = manyTags }, "tags: 14 tags plus the 9 the policy adds make 23, over the ECS limit of 20 per image"},
+		{"too many tags", func(p *Policy) { p.Tags = manyTags }, "tags: 14 tags plus the 10 the policy adds make 24, over the ECS limit of 20 per image"},
 		{"long tag key", func(p *Policy) { p.Tags = map[string]string{strings.Repeat("k", 129): "v"} }, "tags." + strings.Repeat("k", 129) + ": tag key is longer than 128 characters"},
 		{"long tag value", func(p *Policy) { p.Tags = map[string]string{"k": strings.Repeat("v", 129)} }, "tags.k: tag value is longer than 128 characters"},
 		{"acs tag key", func(p *Policy) { p.Tags = map[string]string{"ACS:x": "v"} }, `tags.ACS:x: tag key must not start with "aliyun" or "acs:" (ECS refuses it)`},
@@ -284,9 +284,9 @@ func TestValidateAcceptsEdgeValues(t *testing.T) {
 		name   string
 		mutate func(p *Policy)
 	}{
-		{"11 tags", func(p *Policy) {
+		{"10 tags", func(p *Policy) {
 			p.Tags = map[string]string{}
-			for i := range 11 {
+			for i := range 10 {
 				p.Tags[fmt.Sprintf("k%d", i)] = ""
 			}
 		}},

@@ -90,3 +90,23 @@ func DataTime(tags map[string]string, created time.Time) time.Time {
 func (p *Policy) CompareData(aTime time.Time, aSlot, aID string, bTime time.Time, bSlot, bID string) int {
 	return cmp.Or(aTime.Compare(bTime), p.CompareSlots(aSlot, bSlot), cmp.Compare(bID, aID))
 }
+
+// BackfillLimit is how many of an instance's newest source images a destination with no
+// copy of that instance receives: Destination.Backfill (default 1), at most what the
+// region's rule keeps by count (keepLast + daily + weekly + monthly); a keepDays-only rule
+// does not cap the count (the caller drops images older than keepDays). 0 for a region
+// that is not a destination.
+func (p *Policy) BackfillLimit(region string) int {
+	for _, d := range p.Destinations {
+		if d.Region != region {
+			continue
+		}
+		n := max(d.Backfill, 1)
+		rule, _ := p.RuleFor(region)
+		if kept := rule.KeepLast + rule.Daily + rule.Weekly + rule.Monthly; kept > 0 {
+			n = min(n, kept)
+		}
+		return max(n, 1)
+	}
+	return 0
+}

@@ -75,3 +75,14 @@ func TestCompareData(t *testing.T) {
 		t.Error("DataTime: tag first, creation time otherwise")
 	}
 }
+
+func TestBackfillLimit(t *testing.T) {
+	t.Parallel()
+	p := &Policy{Retention: Retention{Destination: RetentionRule{KeepLast: 3}}, Destinations: []Destination{
+		{Region: "a"}, {Region: "b", Backfill: 10}, {Region: "c", Backfill: 2}, {Region: "d", Backfill: 5, Retention: &RetentionRule{KeepDays: 30}}}}
+	for region, want := range map[string]int{"a": 1, "b": 3, "c": 2, "d": 5, "nowhere": 0} {
+		if got := p.BackfillLimit(region); got != want {
+			t.Errorf("BackfillLimit(%s) = %d, want %d", region, got, want)
+		}
+	}
+}

@@ -26,6 +26,9 @@ const (
 	// set (with TagManagedBy and TagPolicy) before that image is deleted, so the snapshot
 	// stays findable, and deletable, after the image is gone.
 	TagSnapshotOf = "ecs-dr:snapshot-of"
+	// TagFailureRecorded is set (to "true") on the last failed attempt of a slot once its
+	// "retry budget used up" record is written, so that record is written once.
+	TagFailureRecorded = "ecs-dr:failure-recorded"
 
 	ManagedByValue = "ecs-image-dr"
 	RoleSource     = "source"

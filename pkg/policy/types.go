@@ -90,6 +90,11 @@ type Destination struct {
 	KMSKeyID string `json:"kmsKeyId,omitempty" yaml:"kmsKeyId,omitempty"`
 	// Retention overrides Retention.Destination for this region.
 	Retention *RetentionRule `json:"retention,omitempty" yaml:"retention,omitempty"`
+	// Backfill is how many of an instance's newest Available source images are copied to
+	// this region when it has no copy of that instance yet (a new destination, a first
+	// deploy over existing images). Default 1: only the newest. More is capped by what this
+	// region's retention keeps (see Policy.BackfillLimit).
+	Backfill int `json:"backfill,omitempty" yaml:"backfill,omitempty"`
 	// CatalogBucket is the OSS bucket (in this region) holding the DR catalog.
 	// Default "<policy name>-dr-catalog-<region>", lower-cased (use Policy.CatalogBucket); either way it
 	// must be a valid OSS bucket name (3–63 characters: a-z, 0-9, '-', not starting or

@@ -43,7 +43,7 @@ func (e *ValidationError) Error() string {
 // policy itself may use (TagManagedBy … TagSourceRegion).
 const (
 	MaxImageTags     = 20
-	ReservedTagCount = 9
+	ReservedTagCount = 10
 	reservedPrefix   = "ecs-dr:"
 	maxConcurrency   = 32
 )
@@ -201,6 +201,9 @@ func (p *Policy) validateDestinations(v *validator, sources map[string]bool) {
 		}
 		if d.KMSKeyID != "" && !d.Encrypted {
 			v.add(path+".kmsKeyId", "set but encrypted is false")
+		}
+		if d.Backfill < 0 {
+			v.add(path+".backfill", "must not be negative (0 or 1: only the newest image)")
 		}
 		if d.Retention != nil {
 			validateRule(v, path+".retention", *d.Retention)

@@ -60,6 +60,24 @@ type Image struct {
 	// Held: an operator tagged it policy.TagHold=policy.HoldValue; kept whatever the rule.
 	Held        bool
 	SnapshotIDs []string
+	// DataTime is when the image's data was captured (a copy: its source's creation time);
+	// every rule ranks and ages images by it, never by when a copy finished. Zero means
+	// Created.
+	DataTime time.Time
+	// Slot is the image's schedule slot, the tie-break between equal data times (compared
+	// through the policy's slot ordering, never as strings).
+	Slot string
+	// RetryRecord: a failed image that is the retry state of the current slot (its last
+	// attempt, nothing live replaced it yet); kept until its slot is over.
+	RetryRecord bool
+}
+
+// data is the time the rules use.
+func (im Image) data() time.Time {
+	if im.DataTime.IsZero() {
+		return im.Created
+	}
+	return im.DataTime
 }
 
 // Decision is the verdict on one image. Reasons are human-readable: for a kept image every
@@ -79,11 +97,11 @@ func (d Decision) String() string {
 		verb = "delete"
 	}
 	return fmt.Sprintf("%s %s (%s %s %s %s): %v", verb, d.Image.ID, d.Image.Region, d.Image.InstanceID,
-		d.Image.Status, d.Image.Created.UTC().Format(time.RFC3339), d.Reasons)
+		d.Image.Status, d.Image.data().UTC().Format(time.RFC3339), d.Reasons)
 }
 
-// Plan holds one decision per input image, ordered by region, instance, creation time
-// (newest first) and image id.
+// Plan holds one decision per input image, ordered by region, instance, data time
+// (newest first), slot and image id.
 type Plan struct {
 	Decisions []Decision
 }
@@ -108,9 +126,10 @@ func (p Plan) filter(del bool) []Decision {
 	return out
 }
 
-// PlanCleanup decides, for every image, whether cleanup deletes it. Images with equal
-// creation times are ordered by id, the smaller id counting as the newer, so the plan is
-// the same on every run. A nil policy deletes nothing.
+// PlanCleanup decides, for every image, whether cleanup deletes it. Images are ranked by
+// data time (Image.DataTime, else Created), then slot (policy.CompareSlots), then id, the
+// smaller id counting as the newer, so the plan is the same on every run. A nil policy
+// deletes nothing.
 func PlanCleanup(images []Image, pol *policy.Policy, now time.Time) Plan {
 	loc := time.UTC
 	if pol != nil {
@@ -123,11 +142,16 @@ func PlanCleanup(images []Image, pol *policy.Policy, now time.Time) Plan {
 		}
 	}
 	sorted := slices.Clone(images)
+	slotOrder := func(a, b string) int { return cmp.Compare(a, b) }
+	if pol != nil {
+		slotOrder = pol.CompareSlots
+	}
 	slices.SortStableFunc(sorted, func(a, b Image) int {
 		return cmp.Or(
 			cmp.Compare(a.Region, b.Region),
 			cmp.Compare(a.InstanceID, b.InstanceID),
-			b.Created.Compare(a.Created),
+			b.data().Compare(a.data()),
+			slotOrder(b.Slot, a.Slot),
 			cmp.Compare(a.ID, b.ID),
 		)
 	})
@@ -173,7 +197,7 @@ func decideGroup(group []Image, pol *policy.Policy, loc *time.Location, now time
 		if rule.KeepDays > 0 {
 			cutoff := now.Add(-time.Duration(rule.KeepDays) * 24 * time.Hour)
 			for _, i := range avail {
-				if group[i].Created.After(cutoff) {
+				if group[i].data().After(cutoff) {
 					keep(i, fmt.Sprintf("keepDays %d", rule.KeepDays))
 				}
 			}
@@ -207,6 +231,9 @@ func decideGroup(group []Image, pol *policy.Policy, loc *time.Location, now time
 			if copying[im.ID] {
 				d.Reasons = append(d.Reasons, "source of a copy in progress")
 			}
+			if im.RetryRecord {
+				d.Reasons = append(d.Reasons, "retry state of the current slot")
+			}
 			d.Reasons = append(d.Reasons, ruleReasons[i]...)
 			if len(d.Reasons) > 0 {
 				break
@@ -236,7 +263,7 @@ func tier(group []Image, avail []int, loc *time.Location, n int, label string, p
 	}
 	last, seen := "", 0
 	for _, i := range avail {
-		p := period(group[i].Created.In(loc))
+		p := period(group[i].data().In(loc))
 		if p == last {
 			continue
 		}

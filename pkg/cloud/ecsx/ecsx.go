@@ -120,4 +120,9 @@ type API interface {
 	DeleteImage(ctx context.Context, region, imageID string, force bool) error
 	// DeleteSnapshot fails with SnapshotCreatedImage while an image still references it.
 	DeleteSnapshot(ctx context.Context, region, snapshotID string) error
+	// DescribeSnapshots lists snapshots by id and/or tags (every page).
+	DescribeSnapshots(ctx context.Context, region string, q SnapshotQuery) ([]Snapshot, error)
+	// TagResources sets tags on resources of one type (ResourceImage, ResourceSnapshot);
+	// ids are sent 50 at a time.
+	TagResources(ctx context.Context, region, resourceType string, ids []string, tags map[string]string) error
 }

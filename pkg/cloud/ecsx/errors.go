@@ -145,6 +145,8 @@ var (
 		"InvalidInstanceId.NotFound": true,
 		"InvalidSnapshotId.NotFound": true,
 		"InvalidImageId.NotExist":    true,
+		// TagResources on a resource that is gone.
+		"InvalidResourceId.NotFound": true,
 	}
 )
 

@@ -36,6 +36,12 @@ func (f *flaky) CopyImage(context.Context, string, CopyImageInput) (string, erro
 }
 func (f *flaky) DeleteImage(context.Context, string, string, bool) error { return f.fail() }
 func (f *flaky) DeleteSnapshot(context.Context, string, string) error    { return f.fail() }
+func (f *flaky) DescribeSnapshots(context.Context, string, SnapshotQuery) ([]Snapshot, error) {
+	return nil, f.fail()
+}
+func (f *flaky) TagResources(context.Context, string, string, []string, map[string]string) error {
+	return f.fail()
+}
 
 func TestWithRetry(t *testing.T) {
 	t.Parallel()

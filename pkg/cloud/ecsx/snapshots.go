@@ -1,0 +1,132 @@
+package ecsx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
+)
+
+// Snapshot is the part of an ECS snapshot the services need.
+type Snapshot struct {
+	ID, Region, Status string
+	Tags               map[string]string
+}
+
+// SnapshotQuery filters DescribeSnapshots; empty fields do not filter.
+type SnapshotQuery struct {
+	// IDs of snapshots (sent in chunks of 100, the API limit).
+	IDs []string
+	// Tags: a snapshot must carry every pair (at most 20).
+	Tags map[string]string
+}
+
+// Resource types TagResources accepts.
+const (
+	ResourceImage    = "image"
+	ResourceSnapshot = "snapshot"
+)
+
+// tagBatch is the ResourceId.N limit of TagResources.
+const tagBatch = 50
+
+func chunks(ids []string, n int) [][]string {
+	var out [][]string
+	for len(ids) > 0 {
+		k := min(len(ids), n)
+		out = append(out, ids[:k])
+		ids = ids[k:]
+	}
+	return out
+}
+
+func (a *sdkAPI) DescribeSnapshots(ctx context.Context, region string, q SnapshotQuery) ([]Snapshot, error) {
+	const op = "DescribeSnapshots"
+	if err := checkTags(q.Tags); err != nil {
+		return nil, &Error{Op: op, Region: region, Err: err}
+	}
+	c, release, err := a.prepare(ctx, region)
+	if err != nil {
+		return nil, &Error{Op: op, Region: region, Err: err}
+	}
+	defer release()
+	idChunks := [][]string{nil}
+	if len(q.IDs) > 0 {
+		idChunks = chunks(q.IDs, 100)
+	}
+	var out []Snapshot
+	for _, ids := range idChunks {
+		n := 0
+		for page := 1; ; page++ {
+			if page > pagesLimit {
+				return nil, &Error{Op: op, Region: region, Err: fmt.Errorf("more than %d pages", pagesLimit)}
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, &Error{Op: op, Region: region, Err: err}
+			}
+			req := ecs.CreateDescribeSnapshotsRequest()
+			req.RegionId = region
+			req.PageNumber = requests.NewInteger(page)
+			req.PageSize = requests.NewInteger(100)
+			if len(ids) > 0 {
+				b, _ := json.Marshal(ids) // a JSON array in a string, like InstanceIds
+				req.SnapshotIds = string(b)
+			}
+			req.Tag = sdkTags(q.Tags, func(k, v string) ecs.DescribeSnapshotsTag { return ecs.DescribeSnapshotsTag{Key: k, Value: v} })
+			resp, err := c.DescribeSnapshots(req)
+			if err != nil {
+				return nil, wrap(op, strings.Join(ids, ","), region, err)
+			}
+			for _, s := range resp.Snapshots.Snapshot {
+				out = append(out, Snapshot{ID: s.SnapshotId, Region: region, Status: s.Status, Tags: tagMap(s.Tags.Tag)})
+			}
+			n += len(resp.Snapshots.Snapshot)
+			if len(resp.Snapshots.Snapshot) == 0 || n >= resp.TotalCount {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func (a *sdkAPI) TagResources(ctx context.Context, region, resourceType string, ids []string, tags map[string]string) error {
+	const op = "TagResources"
+	if len(ids) == 0 || len(tags) == 0 {
+		return &Error{Op: op, Region: region, Err: errors.New("resource ids and tags are required")}
+	}
+	if err := checkTags(tags); err != nil {
+		return &Error{Op: op, Region: region, Err: err}
+	}
+	c, release, err := a.prepare(ctx, region)
+	if err != nil {
+		return &Error{Op: op, Region: region, Err: err}
+	}
+	defer release()
+	for _, batch := range chunks(ids, tagBatch) {
+		req := ecs.CreateTagResourcesRequest()
+		req.RegionId = region
+		req.ResourceType = resourceType
+		b := append([]string(nil), batch...)
+		req.ResourceId = &b
+		req.Tag = sdkTags(tags, func(k, v string) ecs.TagResourcesTag { return ecs.TagResourcesTag{Key: k, Value: v} })
+		if _, err := c.TagResources(req); err != nil {
+			return wrap(op, strings.Join(batch, ","), region, err)
+		}
+	}
+	return nil
+}
+
+func (r *retryAPI) DescribeSnapshots(ctx context.Context, region string, q SnapshotQuery) (out []Snapshot, err error) {
+	err = r.do(ctx, IsRetryable, func() (e error) { out, e = r.next.DescribeSnapshots(ctx, region, q); return })
+	return out, err
+}
+
+// TagResources is idempotent (setting a tag twice is a no-op), so every retryable error
+// is retried.
+func (r *retryAPI) TagResources(ctx context.Context, region, resourceType string, ids []string, tags map[string]string) error {
+	return r.do(ctx, IsRetryable, func() error { return r.next.TagResources(ctx, region, resourceType, ids, tags) })
+}
