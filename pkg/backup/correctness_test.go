@@ -523,6 +523,8 @@ func TestCopyReadTimeoutIsRetriedWithoutDuplicate(t *testing.T) {
 
 type net408 struct{}
 
-func (*net408) Error() string   { return "net/http: request canceled (Client.Timeout exceeded while awaiting headers)" }
+func (*net408) Error() string {
+	return "net/http: request canceled (Client.Timeout exceeded while awaiting headers)"
+}
 func (*net408) Timeout() bool   { return true }
 func (*net408) Temporary() bool { return true }
