@@ -27,7 +27,9 @@ func (r *run) recordCopy(ctx context.Context, img ecsx.Image, c *collector) bool
 		SourceRegion: img.Tags[policy.TagSourceRegion], Slot: img.Tags[policy.TagSlot], CreationTime: img.Created,
 		SizeGiB: img.SizeGiB, Tags: img.Tags, UpdatedAt: now}
 	dataTime := img.Created
-	if e.SourceImageID != "" && e.SourceRegion != "" {
+	if _, ok := img.Tags[policy.TagDataTime]; ok {
+		dataTime = r.dataTime(img, nil) // the lineage tag carries the source's creation time
+	} else if e.SourceImageID != "" && e.SourceRegion != "" {
 		srcs, err := r.ecs.DescribeImages(ctx, e.SourceRegion, ecsx.ImageQuery{IDs: []string{e.SourceImageID}, Statuses: ecsx.AllImageStatuses})
 		if err != nil {
 			it := failure(Item{Region: img.Region, Instance: e.InstanceID, Image: img.ID, SourceImage: e.SourceImageID}, err)
