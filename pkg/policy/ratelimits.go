@@ -8,7 +8,8 @@ import (
 
 // RateLimitActions are the ECS actions rateLimits may name (ecsx.Actions; a test keeps
 // the two in step).
-var RateLimitActions = []string{"DescribeInstances", "DescribeImages", "CreateImage", "CopyImage", "DeleteImage", "DeleteSnapshot"}
+var RateLimitActions = []string{"DescribeInstances", "DescribeImages", "CreateImage", "CopyImage", "DeleteImage", "DeleteSnapshot",
+	"DescribeSnapshots", "TagResources"}
 
 // Actions left out of rateLimits take the defaults of ecsx.DefaultLimits (documented
 // there and in the README): 20 calls/s per region for CreateImage, DeleteImage,

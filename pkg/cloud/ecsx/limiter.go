@@ -17,10 +17,13 @@ const (
 	ActionCopyImage         = "CopyImage"
 	ActionDeleteImage       = "DeleteImage"
 	ActionDeleteSnapshot    = "DeleteSnapshot"
+	ActionDescribeSnapshots = "DescribeSnapshots"
+	ActionTagResources      = "TagResources"
 )
 
 // Actions are the ECS actions the product calls.
-var Actions = []string{ActionDescribeInstances, ActionDescribeImages, ActionCreateImage, ActionCopyImage, ActionDeleteImage, ActionDeleteSnapshot}
+var Actions = []string{ActionDescribeInstances, ActionDescribeImages, ActionCreateImage, ActionCopyImage, ActionDeleteImage, ActionDeleteSnapshot,
+	ActionDescribeSnapshots, ActionTagResources}
 
 // Limits are client-side call rates per ECS action, in calls per second, applied per
 // region: every (region, action) has its own token bucket. An action absent from Limits
@@ -42,6 +45,8 @@ var DefaultLimits = Limits{
 	ActionCopyImage:         10,
 	ActionDeleteImage:       20,
 	ActionDeleteSnapshot:    20,
+	ActionDescribeSnapshots: 20,
+	ActionTagResources:      20,
 }
 
 // Rate returns the rate for action: l's, else DefaultLimits'.

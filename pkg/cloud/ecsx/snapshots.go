@@ -65,7 +65,7 @@ func (a *sdkAPI) DescribeSnapshots(ctx context.Context, region string, q Snapsho
 			if page > pagesLimit {
 				return nil, &Error{Op: op, Region: region, Err: fmt.Errorf("more than %d pages", pagesLimit)}
 			}
-			if err := ctx.Err(); err != nil {
+			if err := a.pace(ctx, region, op); err != nil { // every page is paced
 				return nil, &Error{Op: op, Region: region, Err: err}
 			}
 			req := ecs.CreateDescribeSnapshotsRequest()
@@ -107,6 +107,9 @@ func (a *sdkAPI) TagResources(ctx context.Context, region, resourceType string, 
 	}
 	defer release()
 	for _, batch := range chunks(ids, tagBatch) {
+		if err := a.pace(ctx, region, op); err != nil {
+			return &Error{Op: op, Region: region, Err: err}
+		}
 		req := ecs.CreateTagResourcesRequest()
 		req.RegionId = region
 		req.ResourceType = resourceType
