@@ -3,7 +3,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 DIST      := dist
 
-.PHONY: all build test race lint demo bench localcloud clean
+.PHONY: all build test race lint demo bench chaos localcloud clean
 
 all: lint test build
 
@@ -36,6 +36,10 @@ demo: build
 ## bench: speed and memory figures (never asserted in unit tests)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## chaos: 1,000 seeded fault scenarios (5% through the real binaries), invariants checked from the cloud's state
+chaos: build
+	$(GO) run ./scripts/chaos -n $(or $(CHAOS_N),1000) -seed $(or $(CHAOS_SEED),1) -binary-share 0.05 -parallel 2
 
 ## localcloud: run the local cloud alone in the foreground
 localcloud:

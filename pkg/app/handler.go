@@ -113,6 +113,9 @@ func (h *Handler) handleLogged(ctx context.Context, inv Invocation, payload []by
 		log.Warn("sls logging disabled", "error", logErr)
 	}
 	defer flush(ctx, sink)
+	// The first record, before any cloud call: an invocation killed at any later line
+	// still leaves this one on stdout (FC's log).
+	log.Info("invocation started", "payload_bytes", len(payload))
 	// Records go to SLS while the run works (every few seconds, or per 1,000), so a run
 	// killed at its timeout loses almost nothing; stop before the final flush above.
 	defer sink.Stream(ctx, 0, 0)()

@@ -30,8 +30,8 @@ type Delivery struct {
 	Duplicate float64 // probability that a matched event is delivered twice (same id)
 	Drop      float64 // probability that a matched event is never delivered
 	// Reorder is the probability that a matched event is held back and delivered just
-	// after the next event for the same rule (or after a short wall-clock hold if none
-	// comes), so that rule sees the two swapped.
+	// after the next event for the same rule (or after a short hold on the simulated clock
+	// if none comes), so that rule sees the two swapped.
 	Reorder float64
 	// Delay is the simulated time (env.Clock) between an event's publication and its first
 	// attempt; the delivery counts in env.Tracker only once it is due.
@@ -74,8 +74,9 @@ const (
 	defaultMaxRetries   = 3
 	defaultRetryBackoff = 10 * time.Millisecond
 	maxRetryBackoff     = 2 * time.Second
-	// reorderHold bounds how long an event picked for reordering waits for a successor.
-	reorderHold = 500 * time.Millisecond
+	// reorderHold bounds how long (simulated time) an event picked for reordering waits for
+	// a successor.
+	reorderHold = 2 * time.Minute
 )
 
 // Bridge is the local EventBridge.
@@ -218,17 +219,22 @@ func (b *Bridge) Publish(ev CloudEvent) {
 func (b *Bridge) admitLocked(rs *ruleState, it *item, hold bool) {
 	if held := rs.held; held != nil {
 		rs.held = nil
+		b.env.Tracker.Add(1) // the held one is in flight again
 		b.enqueueLocked(rs, it)
 		b.enqueueLocked(rs, held)
 		return
 	}
 	if hold {
+		// Held on the simulated clock: while held it is a pending clock callback, not work
+		// in flight, so a driver sees the cloud idle and advances the clock to release it.
 		rs.held = it
-		time.AfterFunc(b.hold, func() {
+		b.env.Tracker.Done()
+		b.env.Clock.AfterFunc(b.env.Clock.Now().Add(b.hold), func() {
 			b.mu.Lock()
 			defer b.mu.Unlock()
 			if rs.held == it {
 				rs.held = nil
+				b.env.Tracker.Add(1)
 				b.enqueueLocked(rs, it)
 			}
 		})

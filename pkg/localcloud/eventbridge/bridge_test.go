@@ -222,7 +222,9 @@ func TestReorder(t *testing.T) {
 		addRule(t, b, "r", "cn-hangzhou", s)
 		publishAll(b, "cn-hangzhou", ids...)
 		if d.Reorder == 1 {
-			// every other event is held; the last one released by its successor
+			// every other event is held; the last one (e8) waits for the simulated hold
+			waitIdle(t, env)
+			env.Clock.Advance(b.hold)
 			waitIdle(t, env)
 		} else {
 			b.SetDelivery(Delivery{})             // flush itself is never held
@@ -257,10 +259,14 @@ func TestReorder(t *testing.T) {
 func TestReorderHeldEventIsReleasedAlone(t *testing.T) {
 	t.Parallel()
 	b, env := newBridge(t, Delivery{Reorder: 1})
-	b.hold = time.Millisecond
 	s := &sink{}
 	addRule(t, b, "r", "cn-hangzhou", s)
 	b.Publish(ev("only", "cn-hangzhou"))
+	waitIdle(t, env)
+	if got := s.got(); len(got) != 0 {
+		t.Fatalf("delivered %v before the hold ended", got)
+	}
+	env.Clock.Advance(b.hold) // the hold is simulated time
 	waitIdle(t, env)
 	if got := s.got(); !slices.Equal(got, []string{"only"}) {
 		t.Errorf("delivered = %v, want [only]", got)

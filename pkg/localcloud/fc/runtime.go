@@ -132,8 +132,9 @@ type Runtime struct {
 	invs   []Invocation
 	temps  []string
 	closed bool
-	busy   int           // invocations a process is working on (pace)
-	pacing chan struct{} // closed to stop the pacer; nil while idle
+	busy   int                  // invocations a process is working on (pace)
+	byKey  map[string]*instance // in-flight invocations by their STS access key id (kill.go)
+	pacing chan struct{}        // closed to stop the pacer; nil while idle
 }
 
 type function struct {
@@ -511,6 +512,7 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 	defer simTimer.Stop()
 	defer r.pace()()
 	h := r.headers(spec, id, deadline, retry)
+	defer r.trackKey(h, in)()
 	p := &pending{id: id, payload: payload, header: h, result: make(chan apiResult, 1)}
 	res, out := in.invoke(ctx, p, deadline, expired)
 	switch out {
