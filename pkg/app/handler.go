@@ -115,7 +115,7 @@ func (h *Handler) handleLogged(ctx context.Context, inv Invocation, payload []by
 	defer flush(ctx, sink)
 	// The first record, before any cloud call: an invocation killed at any later line
 	// still leaves this one on stdout (FC's log).
-	log.Info("invocation started", "payload_bytes", len(payload))
+	log.Info("invocation started", obs.KeyResult, "started", "payload_bytes", len(payload))
 	// Records go to SLS while the run works (every few seconds, or per 1,000), so a run
 	// killed at its timeout loses almost nothing; stop before the final flush above.
 	defer sink.Stream(ctx, 0, 0)()
