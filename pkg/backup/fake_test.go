@@ -16,8 +16,10 @@ import (
 // fakeECS is an in-memory ECS with the semantics the services depend on: image statuses
 // (Creating until finished), DescribeImages defaulting to Available only, tag filters,
 // ClientToken idempotency (which can be "forgotten", as the real service does), name
-// uniqueness per region, CopyImage only from Available sources, in-use images refusing
-// deletion, snapshots referenced by images refusing deletion.
+// uniqueness per region, CopyImage only from Available sources, one copy in progress per
+// (source, destination), in-use images refusing deletion, snapshots referenced by images
+// refusing deletion, calls after the caller's context ended failing. conformance_test.go
+// runs the shared ECS contract (pkg/cloud/ecsx/ecsxtest) against it.
 type fakeECS struct {
 	mu        sync.Mutex
 	now       func() time.Time
@@ -38,6 +40,8 @@ type fakeImage struct {
 	ecsx.Image
 	Encrypted bool
 	KMSKeyID  string
+	// CopyOf is "region/image id" of a copy's source.
+	CopyOf string
 }
 
 func newFake(now func() time.Time) *fakeECS {
@@ -139,9 +143,14 @@ func (f *fakeECS) failNext(op string, errs ...error) {
 	f.fail[op] = append(f.fail[op], errs...)
 }
 
-// enter counts the call and returns an injected failure, if any. Callers hold f.mu.
-func (f *fakeECS) enterLocked(op, region, subject string) error {
+// enter counts the call and returns an injected failure, if any. Callers hold f.mu. A
+// call made once the caller's context has ended fails with ctx.Err(), as the SDK adapter
+// does.
+func (f *fakeECS) enterLocked(ctx context.Context, op, region, subject string) error {
 	f.calls[op]++
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if q := f.fail[op]; len(q) > 0 {
 		f.fail[op] = q[1:]
 		return q[0]
@@ -166,10 +175,10 @@ func hasTags(have, want map[string]string) bool {
 	return true
 }
 
-func (f *fakeECS) DescribeInstances(_ context.Context, region string, q ecsx.InstanceQuery) ([]ecsx.Instance, error) {
+func (f *fakeECS) DescribeInstances(ctx context.Context, region string, q ecsx.InstanceQuery) ([]ecsx.Instance, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("DescribeInstances", region, ""); err != nil {
+	if err := f.enterLocked(ctx, "DescribeInstances", region, ""); err != nil {
 		return nil, err
 	}
 	var out []ecsx.Instance
@@ -186,10 +195,10 @@ func (f *fakeECS) DescribeInstances(_ context.Context, region string, q ecsx.Ins
 	return out, nil
 }
 
-func (f *fakeECS) DescribeImages(_ context.Context, region string, q ecsx.ImageQuery) ([]ecsx.Image, error) {
+func (f *fakeECS) DescribeImages(ctx context.Context, region string, q ecsx.ImageQuery) ([]ecsx.Image, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("DescribeImages", region, ""); err != nil {
+	if err := f.enterLocked(ctx, "DescribeImages", region, ""); err != nil {
 		return nil, err
 	}
 	statuses := q.Statuses
@@ -220,10 +229,21 @@ func (f *fakeECS) nameTakenLocked(region, name string) bool {
 	return false
 }
 
-func (f *fakeECS) CreateImage(_ context.Context, region string, in ecsx.CreateImageInput) (string, error) {
+// copyInProgressLocked reports a copy of source ("region/id") into dest still Creating or
+// Waiting: ECS refuses a second one (OperationDenied.ImageCopyConflict).
+func (f *fakeECS) copyInProgressLocked(dest, source string) bool {
+	for _, im := range f.images[dest] {
+		if im.CopyOf == source && (im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeECS) CreateImage(ctx context.Context, region string, in ecsx.CreateImageInput) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("CreateImage", region, in.InstanceID); err != nil {
+	if err := f.enterLocked(ctx, "CreateImage", region, in.InstanceID); err != nil {
 		return "", err
 	}
 	if id, ok := f.tokens[region+"/"+in.ClientToken]; ok && in.ClientToken != "" {
@@ -250,10 +270,10 @@ func (f *fakeECS) CreateImage(_ context.Context, region string, in ecsx.CreateIm
 	return id, nil
 }
 
-func (f *fakeECS) CopyImage(_ context.Context, region string, in ecsx.CopyImageInput) (string, error) {
+func (f *fakeECS) CopyImage(ctx context.Context, region string, in ecsx.CopyImageInput) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("CopyImage", region, in.ImageID+">"+in.DestinationRegion); err != nil {
+	if err := f.enterLocked(ctx, "CopyImage", region, in.ImageID+">"+in.DestinationRegion); err != nil {
 		return "", err
 	}
 	src, ok := f.images[region][in.ImageID]
@@ -268,19 +288,21 @@ func (f *fakeECS) CopyImage(_ context.Context, region string, in ecsx.CopyImageI
 		return "", ecsx.NewError("InvalidParameter.EncryptedIllegal", 400, "KMSKeyId needs Encrypted")
 	case f.nameTakenLocked(in.DestinationRegion, in.Name):
 		return "", ecsx.NewError("InvalidImageName.Duplicated", 400, "The specified image name is already in use in the target region.")
+	case f.copyInProgressLocked(in.DestinationRegion, region+"/"+in.ImageID):
+		return "", ecsx.NewError("OperationDenied.ImageCopyConflict", 400, "The image is already being copied to the destination region.")
 	}
 	id := f.newID("m-cp")
 	im := &fakeImage{Image: ecsx.Image{ID: id, Name: in.Name, Status: ecsx.StatusCreating, Progress: "0%", Created: f.now(),
 		SizeGiB: src.SizeGiB, Tags: maps.Clone(in.Tags), IsCopied: true, Snapshots: []string{f.newID("s")}},
-		Encrypted: in.Encrypted, KMSKeyID: in.KMSKeyID}
+		Encrypted: in.Encrypted, KMSKeyID: in.KMSKeyID, CopyOf: region + "/" + in.ImageID}
 	f.putLocked(in.DestinationRegion, im)
 	return id, nil
 }
 
-func (f *fakeECS) DeleteImage(_ context.Context, region, imageID string, force bool) error {
+func (f *fakeECS) DeleteImage(ctx context.Context, region, imageID string, force bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("DeleteImage", region, imageID); err != nil {
+	if err := f.enterLocked(ctx, "DeleteImage", region, imageID); err != nil {
 		return err
 	}
 	im, ok := f.images[region][imageID]
@@ -299,10 +321,10 @@ func (f *fakeECS) DeleteImage(_ context.Context, region, imageID string, force b
 	return nil
 }
 
-func (f *fakeECS) DeleteSnapshot(_ context.Context, region, snapshotID string) error {
+func (f *fakeECS) DeleteSnapshot(ctx context.Context, region, snapshotID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("DeleteSnapshot", region, snapshotID); err != nil {
+	if err := f.enterLocked(ctx, "DeleteSnapshot", region, snapshotID); err != nil {
 		return err
 	}
 	for _, im := range f.images[region] {

@@ -110,6 +110,19 @@ func (r *region) customImageCount() int {
 	return n
 }
 
+// copyInProgress reports a copy of srcRegion/srcID into r still Waiting or Creating. ECS
+// documents OperationDenied.ImageCopyConflict for "the same image copied concurrently";
+// we read it as per destination region (copies to different regions may run together).
+func (r *region) copyInProgress(srcRegion, srcID string) bool {
+	for _, im := range r.images {
+		if im.IsCopied && im.CopySourceRegion == srcRegion && im.CopySourceImageID == srcID &&
+			(im.Status == "Waiting" || im.Status == "Creating") {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *region) nameTaken(name string) bool {
 	for _, im := range r.images {
 		if im.OwnerAlias == "self" && im.Name == name {
@@ -457,6 +470,10 @@ func (s *Service) copyImage(q *request) (any, *apiError) {
 	if name != "" && dst.nameTaken(name) {
 		s.mu.Unlock()
 		return nil, errf(400, "InvalidImageName.Duplicated", "The specified image name %q is already in use in the target region %s.", name, dest)
+	}
+	if !s.seed.AllowConcurrentCopies && dst.copyInProgress(src.id, im.ID) {
+		s.mu.Unlock()
+		return nil, errf(400, "OperationDenied.ImageCopyConflict", "The image %s is already being copied to %s.", srcID, dest)
 	}
 	if dst.customImageCount() >= dst.quota {
 		s.mu.Unlock()

@@ -341,7 +341,8 @@ func copyReq(src, dest, name string) *sdkecs.CopyImageRequest {
 
 func TestCopyImageLifecycleAndQueue(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	// Seven copies of one source into one region: the queue, not ImageCopyConflict.
+	f := newFixture(t, func(s *Seed) { s.AllowConcurrentCopies = true })
 	src := f.availableImage(t, "i-hz-web-1", "web") // 140 GiB: copy = 5m + 140×6s = 19m
 	sh := f.newClient(t, "cn-shanghai", defaultCred)
 	var copies []string
@@ -459,7 +460,7 @@ func TestCopyImageErrors(t *testing.T) {
 
 func TestCancelCopyImage(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(s *Seed) { s.CopyConcurrency = 1 })
+	f := newFixture(t, func(s *Seed) { s.CopyConcurrency, s.AllowConcurrentCopies = 1, true })
 	src := f.availableImage(t, "i-hz-web-1", "src")
 	sh := f.newClient(t, "cn-shanghai", defaultCred)
 	var ids []string
@@ -640,5 +641,26 @@ func TestDeleteSnapshot(t *testing.T) {
 		if sn.ID == snap {
 			t.Fatal("snapshot not deleted")
 		}
+	}
+}
+
+// A second copy of one source into one region while the first is in progress is refused
+// with OperationDenied.ImageCopyConflict; another region, or the same one once the first
+// copy is done, is fine.
+func TestCopyImageConflict(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	src := f.availableImage(t, "i-hz-web-1", "src")
+	if _, err := f.client.CopyImage(copyReq(src, "cn-shanghai", "c1")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.client.CopyImage(copyReq(src, "cn-shanghai", "c2"))
+	wantErr(t, err, 400, "OperationDenied.ImageCopyConflict")
+	if _, err := f.client.CopyImage(copyReq(src, "cn-beijing", "c3")); err != nil {
+		t.Fatalf("a copy into another region: %v", err)
+	}
+	f.env.Clock.Advance(6 * time.Hour)
+	if _, err := f.client.CopyImage(copyReq(src, "cn-shanghai", "c2")); err != nil {
+		t.Fatalf("a copy once the first is Available: %v", err)
 	}
 }

@@ -473,7 +473,7 @@ func TestAdmin(t *testing.T) {
 // clock advances; run with -race.
 func TestConcurrentCalls(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, func(s *Seed) { s.ImageQuota = 1000 })
+	f := newFixture(t, func(s *Seed) { s.ImageQuota, s.AllowConcurrentCopies = 1000, true })
 	src := f.availableImage(t, "i-hz-web-1", "src")
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)

@@ -30,6 +30,10 @@ type Seed struct {
 	// IgnoreUnknownImageOnDelete makes DeleteImage of an unknown id succeed (the API doc says
 	// both "ignored" and InvalidImageId.NotFound); the default is the 404.
 	IgnoreUnknownImageOnDelete bool `json:"ignoreUnknownImageOnDelete,omitempty"`
+	// AllowConcurrentCopies turns off OperationDenied.ImageCopyConflict (a second CopyImage
+	// of one source to one destination while a copy is in progress), for tests of the copy
+	// queue itself.
+	AllowConcurrentCopies bool `json:"allowConcurrentCopies,omitempty"`
 	// ThrottleStatus is the HTTP status of injected Throttling.User errors: 400 (default,
 	// documented and observed) or 429 (some newer gateways). The SDK retries neither.
 	ThrottleStatus int `json:"throttleStatus,omitempty"`

@@ -11,6 +11,9 @@
 //     where the copies and their Waiting queue are visible.
 //   - Deleting the source of a running copy is allowed (real ECS allows it); the copy
 //     still completes.
+//   - A second CopyImage of one source into one destination while a copy is Waiting or
+//     Creating answers OperationDenied.ImageCopyConflict 400 (Seed.AllowConcurrentCopies
+//     turns it off); copies of one source into different regions run together.
 //   - CreateImage ClientToken conflicts answer IdempotenceParamNotMatch 400 (see createImage).
 //   - DeleteImage of an unknown id is a 404 unless Seed.IgnoreUnknownImageOnDelete.
 //   - DescribeImages with an unknown ImageId returns an empty list.

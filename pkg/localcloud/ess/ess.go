@@ -216,12 +216,8 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	}
 	// Faults first, as a throttling gateway answers before any work.
 	f := s.env.Faults.Check("ess", q.action)
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
+	if f.Latency > 0 { // simulated time, like ECS
+		if err := s.env.Clock.Sleep(r.Context(), f.Latency); err != nil {
 			return nil, errf(500, "InternalError", "The request was cancelled.")
 		}
 	}
