@@ -103,7 +103,7 @@ func TestConformanceSuiteCatchesBrokenImplementations(t *testing.T) {
 		rules[r.Name] = r
 	}
 	for _, tc := range []struct {
-		rule  string
+		rule    string
 		breakIt func(api ecsx.API) ecsx.API
 	}{
 		{"statuses", func(api ecsx.API) ecsx.API { // forgets the all-status listing
