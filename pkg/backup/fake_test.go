@@ -337,10 +337,10 @@ func (f *fakeECS) DeleteSnapshot(ctx context.Context, region, snapshotID string)
 	return nil
 }
 
-func (f *fakeECS) DescribeSnapshots(_ context.Context, region string, q ecsx.SnapshotQuery) ([]ecsx.Snapshot, error) {
+func (f *fakeECS) DescribeSnapshots(ctx context.Context, region string, q ecsx.SnapshotQuery) ([]ecsx.Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("DescribeSnapshots", region, ""); err != nil {
+	if err := f.enterLocked(ctx, "DescribeSnapshots", region, ""); err != nil {
 		return nil, err
 	}
 	var out []ecsx.Snapshot
@@ -355,10 +355,10 @@ func (f *fakeECS) DescribeSnapshots(_ context.Context, region string, q ecsx.Sna
 	return out, nil
 }
 
-func (f *fakeECS) TagResources(_ context.Context, region, typ string, ids []string, tags map[string]string) error {
+func (f *fakeECS) TagResources(ctx context.Context, region, typ string, ids []string, tags map[string]string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.enterLocked("TagResources", region, strings.Join(ids, ",")); err != nil {
+	if err := f.enterLocked(ctx, "TagResources", region, strings.Join(ids, ",")); err != nil {
 		return err
 	}
 	for _, id := range ids { // all or nothing, as in ECS
