@@ -16,7 +16,8 @@ func fakeEnv(t *testing.T) ecsxtest.Env {
 		AddInstance: func(_ *testing.T, region, id, imageID string, tags map[string]string) {
 			f.addInstance(region, ecsx.Instance{ID: id, Status: ecsx.InstanceRunning, ImageID: imageID, Tags: tags})
 		},
-		Settle: func(*testing.T) { f.finishAll() },
+		Settle:       func(*testing.T) { f.finishAll() },
+		FailImagesOf: func(_ *testing.T, region, id string) { f.failImagesOf(region, id) },
 		TimeoutNext: func(_ *testing.T, action string) func() {
 			f.failNext(action, ecsxtest.TimeoutError(action))
 			return func() {}

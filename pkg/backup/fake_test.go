@@ -34,6 +34,8 @@ type fakeECS struct {
 	// failIf: per operation, a predicate on the call's subject that fails it every time.
 	fail   map[string][]error
 	failIf map[string]func(region, subject string) error
+	// failing: "region/instance" whose new images end CreateFailed (failImagesOf).
+	failing map[string]bool
 }
 
 type fakeImage struct {
@@ -42,6 +44,8 @@ type fakeImage struct {
 	KMSKeyID  string
 	// CopyOf is "region/image id" of a copy's source.
 	CopyOf string
+	// WillFail: finishAll ends it CreateFailed (made from an instance set by failImagesOf).
+	WillFail bool
 }
 
 func newFake(now func() time.Time) *fakeECS {
@@ -93,9 +97,23 @@ func (f *fakeECS) finishAll() {
 		for _, im := range imgs {
 			if im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting {
 				im.Status, im.Progress = ecsx.StatusAvailable, "100%"
+				if im.WillFail {
+					im.Status = ecsx.StatusCreateFailed
+				}
 			}
 		}
 	}
+}
+
+// failImagesOf makes every image created from the instance from now on end CreateFailed
+// (the local cloud's SetFailImages).
+func (f *fakeECS) failImagesOf(region, instanceID string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failing == nil {
+		f.failing = map[string]bool{}
+	}
+	f.failing[region+"/"+instanceID] = true
 }
 
 func (f *fakeECS) forgetTokens() {
@@ -262,7 +280,8 @@ func (f *fakeECS) CreateImage(ctx context.Context, region string, in ecsx.Create
 	}
 	id := f.newID("m-src")
 	im := &fakeImage{Image: ecsx.Image{ID: id, Name: in.Name, Status: ecsx.StatusCreating, Progress: "0%", Created: f.now(),
-		SizeGiB: 40, Tags: maps.Clone(in.Tags), Snapshots: []string{f.newID("s"), f.newID("s")}}}
+		SizeGiB: 40, Tags: maps.Clone(in.Tags), Snapshots: []string{f.newID("s"), f.newID("s")}},
+		WillFail: f.failing[region+"/"+in.InstanceID]}
 	f.putLocked(region, im)
 	if in.ClientToken != "" {
 		f.tokens[region+"/"+in.ClientToken] = id

@@ -59,6 +59,12 @@ func localEnv(t *testing.T) ecsxtest.Env {
 				env.Clock.Advance(time.Hour)
 			}
 		},
+		FailImagesOf: func(t *testing.T, region, id string) {
+			t.Helper()
+			if err := svc.SetFailImages(region, id, true); err != nil {
+				t.Fatal(err)
+			}
+		},
 		TimeoutNext: func(t *testing.T, action string) func() {
 			hang.Store(action)
 			return func() { hang.Store("") }

@@ -7,6 +7,9 @@
 //   - statuses: a new image is Creating and hidden from the default (Available-only)
 //     listing, visible with ecsx.AllImageStatuses; once settled it is Available, listed
 //     by default, with its tags, creation time and snapshots;
+//   - failed images: an image that ends CreateFailed is hidden from the default listing,
+//     listed with all statuses, cannot be copied (IncorrectImageStatus), can be deleted,
+//     and its name is free again once it is gone;
 //   - client token: CreateImage with the same ClientToken returns the same image;
 //   - tag filters, ids and name: an image must carry every requested tag pair;
 //   - paging: listings return every item beyond one page (more than 100 instances and
@@ -24,6 +27,10 @@
 //     (OperationDenied.ImageCopying);
 //   - snapshots: DeleteSnapshot of a snapshot an image references is SnapshotCreatedImage
 //     (permanent); once the image is deleted it succeeds;
+//   - snapshot tags: TagResources tags snapshots (more than one batch of 50) and images,
+//     all or nothing (an unknown id is NotFound and tags nothing); DescribeSnapshots finds
+//     them by tag across pages and by id, still after their image is deleted, and no
+//     longer once they are deleted;
 //   - timeouts: a per-request timeout is retryable and ecsx.IsTimeout; a call made with
 //     the caller's context already ended fails and is not retryable.
 package ecsxtest
@@ -50,6 +57,9 @@ type Env struct {
 	AddInstance func(t *testing.T, region, id, imageID string, tags map[string]string)
 	// Settle makes every Creating or Waiting image Available (advances the clock).
 	Settle func(t *testing.T)
+	// FailImagesOf makes every image created from the instance from now on end
+	// CreateFailed when it settles.
+	FailImagesOf func(t *testing.T, region, instanceID string)
 	// TimeoutNext makes the next call of action (e.g. "DescribeImages") hit a per-request
 	// timeout, as the implementation sees one; the returned func undoes it.
 	TimeoutNext func(t *testing.T, action string) (undo func())
@@ -78,6 +88,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 func Rules() []Rule {
 	return []Rule{
 		{"statuses", statuses},
+		{"failed images", failedImages},
 		{"client token", clientToken},
 		{"tag filters", tagFilters},
 		{"paging", paging},
@@ -86,6 +97,7 @@ func Rules() []Rule {
 		{"name uniqueness", nameUniqueness},
 		{"copies", copies},
 		{"snapshots", snapshots},
+		{"snapshot tags", snapshotTags},
 		{"timeouts", timeouts},
 	}
 }
@@ -383,6 +395,97 @@ func timeouts(t *testing.T, e Env) error {
 	_, err = e.API.DescribeImages(done, e.Region, ecsx.ImageQuery{})
 	if err == nil || ecsx.IsRetryable(err) {
 		return fmt.Errorf("a call with the caller's context ended: %v, want a non-retryable error", err)
+	}
+	return nil
+}
+
+func snapshotTags(t *testing.T, e Env) error {
+	const n = 105
+	var snaps, imgs []string
+	for i := range n {
+		imgs = append(imgs, newImage(t, e, fmt.Sprintf("i-c-st-%03d", i), fmt.Sprintf("c-st-%03d", i), nil))
+	}
+	e.Settle(t)
+	for _, im := range images(t, e, e.Region, ecsx.ImageQuery{IDs: imgs[:100]}) {
+		snaps = append(snaps, im.Snapshots...)
+	}
+	for _, im := range images(t, e, e.Region, ecsx.ImageQuery{IDs: imgs[100:]}) {
+		snaps = append(snaps, im.Snapshots...)
+	}
+	if len(snaps) < n {
+		t.Fatalf("setup: %d snapshots for %d images", len(snaps), n)
+	}
+	tag := map[string]string{"c-snap-of": "x"}
+	err := e.API.TagResources(ctx, e.Region, ecsx.ResourceSnapshot, []string{snaps[0], "s-c-missing"}, tag)
+	if !ecsx.IsNotFound(err) {
+		return fmt.Errorf("TagResources with an unknown snapshot: %v, want NotFound", err)
+	}
+	if got, err := e.API.DescribeSnapshots(ctx, e.Region, ecsx.SnapshotQuery{Tags: tag}); err != nil || len(got) != 0 {
+		return fmt.Errorf("after a refused TagResources: %d tagged snapshots, %v; want none (all or nothing)", len(got), err)
+	}
+	if err := e.API.TagResources(ctx, e.Region, ecsx.ResourceSnapshot, snaps, tag); err != nil {
+		return fmt.Errorf("TagResources of %d snapshots: %v", len(snaps), err)
+	}
+	got, err := e.API.DescribeSnapshots(ctx, e.Region, ecsx.SnapshotQuery{Tags: tag})
+	if err != nil || len(got) != len(snaps) {
+		return fmt.Errorf("DescribeSnapshots by tag: %d, %v; want %d across pages", len(got), err, len(snaps))
+	}
+	for _, s := range got {
+		if s.Tags["c-snap-of"] != "x" {
+			return fmt.Errorf("snapshot %s listed by tag without it: %v", s.ID, s.Tags)
+		}
+	}
+	if err := e.API.TagResources(ctx, e.Region, ecsx.ResourceImage, imgs[:1], map[string]string{"c-img": "y"}); err != nil {
+		return fmt.Errorf("TagResources of an image: %v", err)
+	}
+	if got := ids(images(t, e, e.Region, ecsx.ImageQuery{Tags: map[string]string{"c-img": "y"}})); !slices.Equal(got, imgs[:1]) {
+		return fmt.Errorf("images tagged c-img=y: %v, want %v", got, imgs[:1])
+	}
+	// The tag outlives the image: that is how a later run finds snapshots to collect.
+	first := images(t, e, e.Region, ecsx.ImageQuery{IDs: imgs[:1]})[0].Snapshots
+	if err := e.API.DeleteImage(ctx, e.Region, imgs[0], false); err != nil {
+		return fmt.Errorf("DeleteImage: %v", err)
+	}
+	left, err := e.API.DescribeSnapshots(ctx, e.Region, ecsx.SnapshotQuery{IDs: first, Tags: tag})
+	if err != nil || len(left) != len(first) {
+		return fmt.Errorf("the deleted image's snapshots by id and tag: %d, %v; want %d", len(left), err, len(first))
+	}
+	for _, s := range first {
+		if err := e.API.DeleteSnapshot(ctx, e.Region, s); err != nil {
+			return fmt.Errorf("DeleteSnapshot: %v", err)
+		}
+	}
+	if left, err := e.API.DescribeSnapshots(ctx, e.Region, ecsx.SnapshotQuery{IDs: first}); err != nil || len(left) != 0 {
+		return fmt.Errorf("deleted snapshots still listed: %d, %v", len(left), err)
+	}
+	return nil
+}
+
+func failedImages(t *testing.T, e Env) error {
+	e.AddInstance(t, e.Region, "i-c-fail", "", nil)
+	e.FailImagesOf(t, e.Region, "i-c-fail")
+	id, err := e.API.CreateImage(ctx, e.Region, ecsx.CreateImageInput{InstanceID: "i-c-fail", Name: "c-failed", ClientToken: "tok-failed"})
+	if err != nil {
+		t.Fatalf("setup: CreateImage: %v", err)
+	}
+	e.Settle(t)
+	if got := images(t, e, e.Region, ecsx.ImageQuery{IDs: []string{id}}); len(got) != 0 {
+		return fmt.Errorf("default listing shows a failed image: %+v", got)
+	}
+	all := images(t, e, e.Region, ecsx.ImageQuery{IDs: []string{id}, Statuses: ecsx.AllImageStatuses})
+	if len(all) != 1 || all[0].Status != ecsx.StatusCreateFailed {
+		return fmt.Errorf("all-status listing of a failed image: %+v, want one CreateFailed", all)
+	}
+	_, err = e.API.CopyImage(ctx, e.Region, ecsx.CopyImageInput{ImageID: id, DestinationRegion: e.Dest, Name: "c-failed-copy"})
+	if err := wantCode(err, "IncorrectImageStatus", false); err != nil {
+		return fmt.Errorf("CopyImage of a failed image: %w", err)
+	}
+	if err := e.API.DeleteImage(ctx, e.Region, id, false); err != nil {
+		return fmt.Errorf("DeleteImage of a failed image: %v", err)
+	}
+	e.AddInstance(t, e.Region, "i-c-fail2", "", nil)
+	if _, err := e.API.CreateImage(ctx, e.Region, ecsx.CreateImageInput{InstanceID: "i-c-fail2", Name: "c-failed", ClientToken: "tok-failed-2"}); err != nil {
+		return fmt.Errorf("CreateImage reusing the deleted failed image's name: %v", err)
 	}
 	return nil
 }
