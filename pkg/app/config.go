@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 
@@ -26,11 +27,11 @@ const (
 // Environment variables a function reads (set in s.yaml). Endpoints are empty in
 // production (Alibaba Cloud's regional endpoints) and set for Apsara Stack or the local cloud.
 const (
-	EnvPolicy        = "DR_POLICY"               // inline YAML/JSON, a file path, or oss://bucket/key
+	EnvPolicy        = "DR_POLICY"               // inline YAML/JSON, a file path, or oss://bucket/key ("{account}" replaced)
 	EnvECSEndpoint   = "DR_ECS_ENDPOINT"         // host[:port] for every region
 	EnvECSScheme     = "DR_ECS_SCHEME"           // HTTP or HTTPS (default HTTPS)
 	EnvOSSEndpoint   = "DR_OSS_ENDPOINT"         // URL; "{region}" is replaced (default https://oss-{region}.aliyuncs.com)
-	EnvSLSEndpoint   = "DR_SLS_ENDPOINT"         // host[:port] (default {region}.log.aliyuncs.com)
+	EnvSLSEndpoint   = "DR_SLS_ENDPOINT"         // [https://]host[:port], "{region}" replaced (default https://{region}.log.aliyuncs.com)
 	EnvSLSProject    = "DR_SLS_PROJECT"          // empty: records go to stdout only
 	EnvSLSLogstore   = "DR_SLS_LOGSTORE"         // default "ecs-image-dr"
 	EnvAcceptedTypes = "DR_ACCEPTED_EVENT_TYPES" // comma list, default ecs:Image:StateChange
@@ -119,10 +120,31 @@ func (c Config) OSSEndpointFor(region string) string {
 	return strings.ReplaceAll(c.OSSEndpoint, "{region}", region)
 }
 
-// SLSEndpointFor returns the SLS endpoint for region.
+// SLSEndpointFor returns the SLS endpoint for region, always with a scheme: the SDK
+// speaks plain HTTP to an endpoint without one, and the STS token travels in a header.
+// The default is the public HTTPS endpoint; {region}-intranet.log.aliyuncs.com (set
+// DR_SLS_ENDPOINT) keeps the traffic in the region. A bare IP or localhost endpoint (the
+// local cloud) stays HTTP.
 func (c Config) SLSEndpointFor(region string) string {
-	if c.SLSEndpoint == "" {
-		return region + ".log.aliyuncs.com"
+	ep := strings.ReplaceAll(c.SLSEndpoint, "{region}", region)
+	if ep == "" {
+		ep = region + ".log.aliyuncs.com"
 	}
-	return c.SLSEndpoint
+	if strings.Contains(ep, "://") {
+		return ep
+	}
+	host := ep
+	if h, _, err := net.SplitHostPort(ep); err == nil {
+		host = h
+	}
+	if net.ParseIP(strings.Trim(host, "[]")) != nil || host == "localhost" {
+		return "http://" + ep
+	}
+	return "https://" + ep
+}
+
+// PolicyFor returns DR_POLICY with {account} replaced by the invocation's account id
+// (s.yaml's default names the config bucket scripts/bootstrap makes per account).
+func (c Config) PolicyFor(accountID string) string {
+	return strings.ReplaceAll(c.Policy, "{account}", accountID)
 }

@@ -212,7 +212,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	store := func(region string) (ossx.Store, error) {
 		return ossx.New(h.cfg.OSSEndpointFor(region), inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken)
 	}
-	pol, err := policy.Load(ctx, h.cfg.Policy, func(ctx context.Context, url string) ([]byte, error) {
+	pol, err := policy.Load(ctx, h.cfg.PolicyFor(inv.AccountID), func(ctx context.Context, url string) ([]byte, error) {
 		s, err := store(inv.Region)
 		if err != nil {
 			return nil, err

@@ -48,6 +48,10 @@ type cloud struct {
 	emu    sync.Mutex
 	events []core.Event
 	seq    int
+
+	// editRAMPolicy, when set, changes the rendered role policy before it is applied
+	// (a role missing a permission).
+	editRAMPolicy func([]byte) []byte
 }
 
 type cloudOptions struct {
@@ -114,15 +118,16 @@ func (c *cloud) handler(fn app.Function) *app.Handler {
 	return h
 }
 
-// fcContext is what the FC runtime puts in the context of an invocation: fresh STS role
-// credentials (on the simulated clock, so they would expire over a multi-day run unless
+// fcContext is what the FC runtime puts in the context of an invocation: fresh STS
+// credentials of the functions' role, evaluated by the local RAM against the project's
+// own policy document (on the simulated clock, so they would expire over a multi-day run unless
 // reissued, as FC does), the region and the account.
 func (c *cloud) fcContext(fn app.Function) context.Context {
 	c.emu.Lock()
 	c.seq++
 	id := c.seq
 	c.emu.Unlock()
-	sts := c.srv.Env.Creds.IssueSTS(core.DefaultAccountID, 72*time.Hour)
+	sts := c.roleCreds(72 * time.Hour) // the role and policy scripts/bootstrap makes
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	c.t.Cleanup(cancel)
 	return fccontext.NewContext(ctx, &fccontext.FcContext{

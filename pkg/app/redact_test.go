@@ -103,7 +103,7 @@ func TestNoCredentialInAnyRecord(t *testing.T) {
 	timeout := 30 * time.Second
 	invoke := func(what string, fn app.Function, payload []byte, mutate func(*fccontext.Credentials)) (*app.Result, error) {
 		t.Helper()
-		sts := c.srv.Env.Creds.IssueSTS(core.DefaultAccountID, 72*time.Hour)
+		sts := c.roleCreds(72 * time.Hour)
 		cr := fccontext.Credentials{AccessKeyId: sts.AccessKeyID, AccessKeySecret: sts.AccessKeySecret, SecurityToken: sts.SecurityToken}
 		scan.add(cr)
 		if mutate != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ecsdr/ecs-image-dr/pkg/app"
 	"github.com/ecsdr/ecs-image-dr/pkg/backup"
+	"github.com/ecsdr/ecs-image-dr/pkg/bootstrap"
 	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
@@ -170,6 +171,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	proj, err := sconfig.Load(o.SFile, env, map[string]string{"AccountID": core.DefaultAccountID})
 	if err != nil {
 		return nil, err
+	}
+	// What scripts/bootstrap does first: the functions' role with the project's own
+	// least-privilege policy; every call of every function is then evaluated by RAM.
+	if err := srv.EnsureRoles(proj, bootstrap.PolicyTemplate, env); err != nil {
+		return nil, fmt.Errorf("bootstrap roles: %w", err)
 	}
 	if err := srv.Deploy(proj, filepath.Dir(o.SFile), env); err != nil {
 		return nil, fmt.Errorf("deploy %s: %w (run `make build` first)", o.SFile, err)

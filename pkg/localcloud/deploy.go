@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/timer"
@@ -17,6 +18,13 @@ import (
 // function environment variables (the local endpoints).
 func (s *Server) Deploy(p *sconfig.Project, baseDir string, env map[string]string) error {
 	for _, f := range p.Functions {
+		// FC assumes the function's role for every invocation: a role that does not exist
+		// is refused at deploy (scripts/bootstrap creates it; EnsureRoles here).
+		if f.Role != "" {
+			if _, role, ok := core.ParseRoleARN(f.Role); ok && !s.RAM.HasRole(role) {
+				return fmt.Errorf("deploy %s: role %s does not exist in RAM: run scripts/bootstrap first", f.Resource, f.Role)
+			}
+		}
 		codeDir := f.CodeDir
 		if !filepath.IsAbs(codeDir) {
 			codeDir = filepath.Join(baseDir, codeDir)

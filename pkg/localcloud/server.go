@@ -28,6 +28,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/oss"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ram"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/rds"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/timer"
@@ -54,12 +55,15 @@ type Options struct {
 
 // Server is a running (or startable) local cloud.
 type Server struct {
-	Env    *core.Env
-	ECS    *ecs.Service
-	ESS    *ess.Service
-	SLS    *sls.Service
-	OSS    *oss.Service
-	RDS    *rds.Service
+	Env *core.Env
+	ECS *ecs.Service
+	ESS *ess.Service
+	SLS *sls.Service
+	OSS *oss.Service
+	RDS *rds.Service
+	// RAM holds roles and policies and evaluates every call made with a role's STS
+	// credentials (the functions' credentials); the account's own keys are not restricted.
+	RAM    *ram.Service
 	FC     *fc.Runtime
 	Timers *timer.Scheduler
 	Bridge *eventbridge.Bridge
@@ -91,6 +95,7 @@ func New(opts Options) (*Server, error) {
 		SLS: sls.New(env),
 		OSS: oss.New(env),
 		RDS: rds.New(env),
+		RAM: ram.New(env),
 		FC:  fc.New(env, opts.FunctionOutput),
 	}
 	s.Bridge = eventbridge.New(env, opts.Delivery)
@@ -155,6 +160,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.control(w, r)
 	case r.Header.Get("x-log-apiversion") != "" || strings.HasPrefix(r.Header.Get("Authorization"), "LOG "):
 		s.SLS.ServeHTTP(w, r)
+	case ram.IsRAM(r): // before ECS: RPC too, told apart by API version
+		s.RAM.ServeHTTP(w, r)
 	case rds.IsRDS(r): // before ECS: both are RPC, told apart by API version
 		s.RDS.ServeHTTP(w, r)
 	case isECS(r) && ess.IsESS(r):

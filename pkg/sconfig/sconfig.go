@@ -35,6 +35,10 @@ type Function struct {
 	Role     string
 	// MaxAsyncRetries is asyncInvokeConfig.maxAsyncRetryAttempts (FC default 3).
 	MaxAsyncRetries int
+	// Log* come from logConfig: where FC collects the function's stdout and stderr, and
+	// how it splits lines into entries (None: one entry per line; DefaultRegex: a new
+	// entry only at a line starting with a date). Empty when there is no logConfig.
+	LogProject, LogLogstore, LogBeginRule string
 	Triggers        []Trigger // in file order
 }
 
@@ -188,6 +192,16 @@ func buildFunction(path, key string, v any, errs *problems) (Function, bool) {
 				errs.add(kp, "must be a string (quote it), got %s", kindOf(m[k]))
 			default:
 				f.Env[k] = s
+			}
+		}
+	}
+	if lc, present := props["logConfig"]; present {
+		if m, ok := lc.(map[string]any); ok {
+			f.LogProject, _ = m["project"].(string)
+			f.LogLogstore, _ = m["logstore"].(string)
+			f.LogBeginRule, _ = m["logBeginRule"].(string)
+			if f.LogBeginRule == "" {
+				f.LogBeginRule = "None" // FC's default
 			}
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/bootstrap"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
@@ -123,6 +124,10 @@ func deploy(ctx context.Context, out io.Writer, srv *localcloud.Server, sfile st
 	cred := srv.Credential()
 	p, err := sconfig.Load(sfile, env, map[string]string{"AccountID": cred.AccountID})
 	if err != nil {
+		return err
+	}
+	// What scripts/bootstrap does before `s deploy`: the functions' role and policy.
+	if err := srv.EnsureRoles(p, bootstrap.PolicyTemplate, local); err != nil {
 		return err
 	}
 	if err := srv.Deploy(p, filepath.Dir(sfile), local); err != nil {

@@ -129,6 +129,8 @@ type Env struct {
 	// StrictSignatures: when false, a signature mismatch is logged and the request served.
 	// Default (NewEnv) is strict.
 	StrictSignatures bool
+	// Authz evaluates calls made with role credentials (the RAM service); nil allows all.
+	Authz Authorizer
 }
 
 // NewEnv builds an Env around clock with the default account, no faults and strict

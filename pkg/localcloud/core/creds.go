@@ -26,6 +26,9 @@ type Credential struct {
 	// x-oss-security-token).
 	SecurityToken string
 	Expires       time.Time // zero = never
+	// Role is the RAM role name of STS credentials minted for a role; "" for the account's
+	// own keys. Calls made with role credentials are evaluated by Env.Authz.
+	Role string
 }
 
 // Credential lookup errors; each service maps them to its own wire error.

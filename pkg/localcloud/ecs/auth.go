@@ -98,6 +98,7 @@ func (s *Service) verifyV1(method string, params url.Values, q *request) *apiErr
 	if cr.AccountID != "" {
 		q.account = cr.AccountID
 	}
+	q.cred = cr
 	sts := stringToSignV1(method, params)
 	if !hmac.Equal([]byte(signV1(cr.AccessKeySecret, sts)), []byte(sig)) {
 		// The SDK compares the text after "server string to sign is:" with its own.
@@ -206,6 +207,7 @@ func (s *Service) verifyV3(r *http.Request, query url.Values, body []byte, q *re
 	if cr.AccountID != "" {
 		q.account = cr.AccountID
 	}
+	q.cred = cr
 	hv := func(n string) string {
 		if n == "host" {
 			return r.Host

@@ -49,6 +49,9 @@ type RPCCall struct {
 	Action  string
 	Version string
 	Account string // the account of the signing key
+	// Cred is the signing credential; a role's STS credential has Role set, and the
+	// caller asks env.Authorize before serving.
+	Cred core.Credential
 	// SignatureErr is set when the signature did not verify; the caller refuses the call
 	// when env.StrictSignatures is on.
 	SignatureErr *RPCError
@@ -96,5 +99,6 @@ func ParseRPC(env *core.Env, r *http.Request) (RPCCall, *RPCError) {
 		return call, toRPCError(missing("Action"))
 	}
 	call.Account = q.account
+	call.Cred = q.cred
 	return call, nil
 }

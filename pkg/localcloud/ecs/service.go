@@ -226,6 +226,7 @@ type request struct {
 	region  string
 	account string
 	reqID   string
+	cred    core.Credential // the signing credential (its Role decides RAM evaluation)
 }
 
 func (q *request) get(k string) string { return q.params.Get(k) }
@@ -367,6 +368,9 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 		}
 	}
 	s.env.Log.Debug("ecs: request", "action", q.action, "region", q.region, "requestId", reqID)
+	if aerr := s.authorize(q); aerr != nil { // RAM (ramauth.go)
+		return nil, aerr
+	}
 	return h(s, q)
 }
 

@@ -567,7 +567,7 @@ func (r *Runtime) headers(spec FunctionSpec, id string, deadline time.Time, retr
 		"content-type":           "application/octet-stream",
 	}
 	if spec.Role != "" {
-		c := r.env.Creds.IssueSTS(r.opts.AccountID, r.opts.CredentialTTL)
+		c := r.roleCreds(spec)
 		h["x-fc-access-key-id"] = c.AccessKeyID
 		h["x-fc-access-key-secret"] = c.AccessKeySecret
 		h["x-fc-security-token"] = c.SecurityToken
@@ -618,7 +618,7 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 	}
 	var credsExpire time.Time
 	if spec.Role != "" {
-		c := r.env.Creds.IssueSTS(r.opts.AccountID, r.opts.CredentialTTL)
+		c := r.roleCreds(spec)
 		credsExpire = c.Expires
 		env = append(env,
 			"ALIBABA_CLOUD_ACCESS_KEY_ID="+c.AccessKeyID,
@@ -750,4 +750,16 @@ func (r *Runtime) paceLoop(stop <-chan struct{}) {
 			last = now
 		}
 	}
+}
+
+// roleCreds are the STS credentials of the function's role (what FC gets by assuming
+// it): every call made with them is evaluated against the role's RAM policies. The spec's
+// role ARN was checked at Deploy.
+func (r *Runtime) roleCreds(spec FunctionSpec) core.Credential {
+	c, err := r.env.Creds.IssueRoleSTS(spec.Role, r.opts.CredentialTTL)
+	if err != nil {
+		// Unreachable after Deploy's check; credentials of no role would be unrestricted.
+		panic(fmt.Sprintf("fc: role credentials for %s: %v", spec.Name, err))
+	}
+	return c
 }

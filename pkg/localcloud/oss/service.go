@@ -246,6 +246,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.cred = cred
+	if aerr := s.authorize(req, action); aerr != nil { // RAM (ramauth.go)
+		s.fail(req, aerr)
+		return
+	}
 	if ferr := s.fault(req, action); ferr != nil {
 		s.fail(req, ferr)
 		return

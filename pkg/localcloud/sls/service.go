@@ -267,6 +267,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.cred = cred
+	if apiErr := s.authorize(r, rt.action, c); apiErr != nil { // RAM (ramauth.go)
+		replyErr(w, apiErr)
+		return
+	}
 	if apiErr := s.fault(r, rt.action); apiErr != nil {
 		replyErr(w, apiErr)
 		return
