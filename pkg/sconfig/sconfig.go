@@ -39,7 +39,7 @@ type Function struct {
 	// how it splits lines into entries (None: one entry per line; DefaultRegex: a new
 	// entry only at a line starting with a date). Empty when there is no logConfig.
 	LogProject, LogLogstore, LogBeginRule string
-	Triggers        []Trigger // in file order
+	Triggers                              []Trigger // in file order
 }
 
 // Trigger is a timer or eventbridge trigger.
