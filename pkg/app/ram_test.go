@@ -36,6 +36,12 @@ func (c *cloud) policyParams() bootstrap.PolicyParams {
 		for _, r := range pol.DestinationRegions() {
 			p.CatalogBuckets = append(p.CatalogBuckets, pol.CatalogBucket(r))
 		}
+		if pol.RDS != nil {
+			p.OffsiteBuckets = append(p.OffsiteBuckets, pol.RDS.Destination.Bucket)
+			if r := pol.RDS.Destination.Region; r != "" {
+				p.CatalogBuckets = append(p.CatalogBuckets, pol.CatalogBucket(r))
+			}
+		}
 	}
 	return p
 }
@@ -124,15 +130,6 @@ func TestRAMRefusesDeletingAnImageWithoutOurTags(t *testing.T) {
 	if err := admin.DeleteImage(ctx, hz, manualImage, true); err != nil {
 		t.Fatalf("DeleteImage with the account key: %v", err)
 	}
-}
-
-func hasImage(c *cloud, region, id string) bool {
-	for _, im := range c.srv.ECS.Images(region) {
-		if im.ID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // A role missing a permission: cleanup gets one clear record per refused image naming the

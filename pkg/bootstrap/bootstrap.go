@@ -75,6 +75,9 @@ func (c Config) PolicyDocument() ([]byte, error) {
 	for _, b := range buckets {
 		p.CatalogBuckets = append(p.CatalogBuckets, b.name)
 	}
+	if pol, err := policy.Parse(c.DRPolicy); err == nil && pol.RDS != nil {
+		p.OffsiteBuckets = append(p.OffsiteBuckets, pol.RDS.Destination.Bucket)
+	}
 	return RenderPolicy(c.PolicyTemplate, p)
 }
 

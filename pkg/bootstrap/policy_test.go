@@ -15,6 +15,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ram"
+	"github.com/ecsdr/ecs-image-dr/pkg/offsite"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 	"github.com/ecsdr/ecs-image-dr/pkg/sconfig"
 )
@@ -36,6 +37,27 @@ var codeActions = map[string][]string{
 	"ossx.Put":               {"oss:PutObject"},
 	"ossx.List":              {"oss:ListObjects"},
 	"ossx.Delete":            {"oss:DeleteObject"},
+	"ossx.BucketRegion":      {"oss:GetBucketLocation"},
+	"ossx.Initiate":          {"oss:PutObject"},
+	"ossx.UploadPart":        {"oss:PutObject"},
+	"ossx.Complete":          {"oss:PutObject"},
+	"ossx.ListParts":         {"oss:ListParts"},
+	"ossx.ListUploads":       {"oss:ListMultipartUploads"},
+	"ossx.Abort":             {"oss:AbortMultipartUpload"},
+	"ossx.Head":              {"oss:GetObject"},
+	"ossx.Open":              {"oss:GetObject"},
+	"ecsx.ImageUses":         {"ecs:DescribeLaunchTemplates", "ecs:DescribeLaunchTemplateVersions", "ess:DescribeScalingConfigurations"},
+	"ecsx.DescribeDisks":     {"ecs:DescribeDisks"},
+	"ecsx.DescribeRAMRoles":  {"ecs:DescribeInstanceRamRole"},
+	// The rest of ecsx.Compute serves restores and drills (pkg/restore), which run with an
+	// operator's credentials, not the functions' role: nothing to grant.
+	"ecsx.RunInstance": nil, "ecsx.DeleteInstance": nil, "ecsx.DescribeVSwitches": nil,
+	"ecsx.DescribeSecurityGroups": nil, "ecsx.AvailableTypes": nil, "ecsx.DescribeInstanceTypes": nil,
+	"ecsx.RunCommand": nil, "ecsx.DescribeInvocation": nil,
+	"offsite.Instances": {"rds:DescribeDBInstances"},
+	"offsite.Backups":   {"rds:DescribeBackups"},
+	"offsite.LogFiles":  {"rds:DescribeBinlogFiles"},
+	"offsite.Open":      nil, // a presigned download URL: no RAM action
 	// pkg/obs's SLS sink (PutLogs), when DR_SLS_PROJECT is set.
 	"obs.PutLogs": {"log:PostLogStoreLogs"},
 }
@@ -43,11 +65,18 @@ var codeActions = map[string][]string{
 func portMethods() []string {
 	var out []string
 	for prefix, t := range map[string]reflect.Type{
-		"ecsx": reflect.TypeFor[ecsx.API](),
-		"ossx": reflect.TypeFor[ossx.Store](),
+		"ecsx":         reflect.TypeFor[ecsx.API](),
+		"ecsx.Compute": reflect.TypeFor[ecsx.Compute](),
+		"ecsx.Users":   reflect.TypeFor[ecsx.ImageUsers](),
+		"ossx":         reflect.TypeFor[ossx.Store](),
+		"ossx.Multi":   reflect.TypeFor[ossx.Multipart](),
+		"offsite":      reflect.TypeFor[offsite.RDS](),
 	} {
+		prefix, _, _ = strings.Cut(prefix, ".")
 		for i := range t.NumMethod() {
-			out = append(out, prefix+"."+t.Method(i).Name)
+			if m := prefix + "." + t.Method(i).Name; !slices.Contains(out, m) {
+				out = append(out, m)
+			}
 		}
 	}
 	return append(out, "obs.PutLogs")

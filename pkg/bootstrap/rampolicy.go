@@ -22,13 +22,15 @@ import (
 var PolicyTemplate []byte
 
 // PolicyParams fill the placeholders of the RAM policy template (scripts/ram-policy.json):
-// ${AccountID}, ${ConfigBucket}, ${PolicyKey}, ${SLSProject}, ${SLSLogstore}, and
-// ${CatalogBucket}, whose resources are repeated once per catalog bucket.
+// ${AccountID}, ${ConfigBucket}, ${PolicyKey}, ${SLSProject}, ${SLSLogstore}, and the
+// list placeholders ${CatalogBucket} and ${OffsiteBucket} (the rds section's DR bucket),
+// whose resources are repeated once per bucket.
 type PolicyParams struct {
 	AccountID      string
 	ConfigBucket   string // "" when the DR policy is not read from OSS
 	PolicyKey      string
 	CatalogBuckets []string
+	OffsiteBuckets []string
 	SLSProject     string
 	SLSLogstore    string
 }
@@ -71,10 +73,12 @@ func RenderPolicy(template []byte, p PolicyParams) ([]byte, error) {
 		var rendered []string
 		for _, r := range res {
 			expanded := []string{r}
-			if strings.Contains(r, "${CatalogBucket}") {
-				expanded = nil
-				for _, b := range p.CatalogBuckets {
-					expanded = append(expanded, strings.ReplaceAll(r, "${CatalogBucket}", b))
+			for ph, list := range map[string][]string{"${CatalogBucket}": p.CatalogBuckets, "${OffsiteBucket}": p.OffsiteBuckets} {
+				if strings.Contains(r, ph) {
+					expanded = nil
+					for _, b := range list {
+						expanded = append(expanded, strings.ReplaceAll(r, ph, b))
+					}
 				}
 			}
 		next:

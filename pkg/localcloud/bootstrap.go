@@ -88,6 +88,10 @@ func (s *Server) EnsureRoles(p *sconfig.Project, template []byte, env map[string
 			for _, r := range pol.DestinationRegions() {
 				params.CatalogBuckets = append(params.CatalogBuckets, pol.CatalogBucket(r))
 			}
+			if pol.RDS != nil {
+				params.OffsiteBuckets = append(params.OffsiteBuckets, pol.RDS.Destination.Bucket)
+				params.CatalogBuckets = append(params.CatalogBuckets, pol.CatalogBucket(pol.RDS.Destination.Region))
+			}
 		}
 		rendered, err := bootstrap.RenderPolicy(template, params)
 		if err != nil {

@@ -69,6 +69,12 @@ func (s *Service) ramResources(q *request) []core.AuthzResource {
 		return []core.AuthzResource{{ARN: arn("instance", "*")}}
 	case "DescribeImages":
 		return []core.AuthzResource{{ARN: arn("image", "*")}}
+	case "DescribeInstanceRamRole":
+		return []core.AuthzResource{{ARN: arn("instance", "*")}}
+	case "DescribeDisks":
+		return []core.AuthzResource{{ARN: arn("disk", "*")}}
+	case "DescribeLaunchTemplates", "DescribeLaunchTemplateVersions":
+		return []core.AuthzResource{{ARN: arn("launchtemplate", "*")}}
 	case "DescribeSnapshots":
 		return []core.AuthzResource{{ARN: arn("snapshot", "*")}}
 	case "CreateImage":
