@@ -33,6 +33,8 @@ var codeActions = map[string][]string{
 	"ecsx.CopyImage":         {"ecs:CopyImage"},
 	"ecsx.DeleteImage":       {"ecs:DeleteImage"},
 	"ecsx.DeleteSnapshot":    {"ecs:DeleteSnapshot"},
+	"ecsx.DescribeSnapshots": {"ecs:DescribeSnapshots"},
+	"ecsx.TagResources":      {"ecs:TagResources"}, // our images; snapshots of our images, with our tag only
 	"ossx.Get":               {"oss:GetObject"},
 	"ossx.Put":               {"oss:PutObject"},
 	"ossx.List":              {"oss:ListObjects"},
