@@ -15,6 +15,7 @@ import (
 
 	"github.com/ecsdr/ecs-image-dr/pkg/obs"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+	"github.com/ecsdr/ecs-image-dr/pkg/redact"
 )
 
 // TrustPolicy lets Function Compute assume the role (and nobody else).
@@ -86,7 +87,7 @@ type regionBucket struct{ region, name string }
 func (c Config) catalogBuckets() ([]regionBucket, error) {
 	pol, err := policy.Parse(c.DRPolicy)
 	if err != nil {
-		return nil, fmt.Errorf("dr policy: %w", err)
+		return nil, fmt.Errorf("dr policy: %w", redact.Error(err))
 	}
 	var out []regionBucket
 	for _, r := range pol.DestinationRegions() {
@@ -142,11 +143,11 @@ func EnsureRole(c *ram.Client, cfg Config, doc []byte) ([]Step, error) {
 		cr.RoleName, cr.AssumeRolePolicyDocument = cfg.RoleName, TrustPolicy
 		cr.Description = "ECS image DR functions (Function Compute)"
 		if _, err := c.CreateRole(cr); err != nil {
-			return steps, fmt.Errorf("ram: create role %s: %w", cfg.RoleName, err)
+			return steps, fmt.Errorf("ram: create role %s: %w", cfg.RoleName, redact.Error(err))
 		}
 		steps = append(steps, Step{Kind: "ram role", Name: cfg.RoleName, Outcome: "created"})
 	} else {
-		return steps, fmt.Errorf("ram: get role %s: %w", cfg.RoleName, err)
+		return steps, fmt.Errorf("ram: get role %s: %w", cfg.RoleName, redact.Error(err))
 	}
 
 	gp := ram.CreateGetPolicyRequest()
@@ -161,7 +162,7 @@ func EnsureRole(c *ram.Client, cfg Config, doc []byte) ([]Step, error) {
 		v.SetAsDefault = requests.NewBoolean(true)
 		v.RotateStrategy = "DeleteOldestNonDefaultVersionWhenLimitExceeded"
 		if _, err := c.CreatePolicyVersion(v); err != nil {
-			return steps, fmt.Errorf("ram: new version of policy %s: %w", cfg.PolicyName, err)
+			return steps, fmt.Errorf("ram: new version of policy %s: %w", cfg.PolicyName, redact.Error(err))
 		}
 		steps = append(steps, Step{Kind: "ram policy", Name: cfg.PolicyName, Outcome: "updated"})
 	case ramCode(err) == "EntityNotExist.Policy":
@@ -169,18 +170,18 @@ func EnsureRole(c *ram.Client, cfg Config, doc []byte) ([]Step, error) {
 		cp.PolicyName, cp.PolicyDocument = cfg.PolicyName, string(doc)
 		cp.Description = "Least privilege of the ECS image DR functions (scripts/ram-policy.json)"
 		if _, err := c.CreatePolicy(cp); err != nil {
-			return steps, fmt.Errorf("ram: create policy %s: %w", cfg.PolicyName, err)
+			return steps, fmt.Errorf("ram: create policy %s: %w", cfg.PolicyName, redact.Error(err))
 		}
 		steps = append(steps, Step{Kind: "ram policy", Name: cfg.PolicyName, Outcome: "created"})
 	default:
-		return steps, fmt.Errorf("ram: get policy %s: %w", cfg.PolicyName, err)
+		return steps, fmt.Errorf("ram: get policy %s: %w", cfg.PolicyName, redact.Error(err))
 	}
 
 	lp := ram.CreateListPoliciesForRoleRequest()
 	lp.RoleName = cfg.RoleName
 	attached, err := c.ListPoliciesForRole(lp)
 	if err != nil {
-		return steps, fmt.Errorf("ram: list policies of role %s: %w", cfg.RoleName, err)
+		return steps, fmt.Errorf("ram: list policies of role %s: %w", cfg.RoleName, redact.Error(err))
 	}
 	if slices.ContainsFunc(attached.Policies.Policy, func(p ram.Policy) bool { return p.PolicyName == cfg.PolicyName }) {
 		steps = append(steps, Step{Kind: "ram attach", Name: cfg.PolicyName + " -> " + cfg.RoleName, Outcome: "exists"})
@@ -189,7 +190,7 @@ func EnsureRole(c *ram.Client, cfg Config, doc []byte) ([]Step, error) {
 	ap := ram.CreateAttachPolicyToRoleRequest()
 	ap.PolicyName, ap.PolicyType, ap.RoleName = cfg.PolicyName, "Custom", cfg.RoleName
 	if _, err := c.AttachPolicyToRole(ap); err != nil {
-		return steps, fmt.Errorf("ram: attach policy %s to role %s: %w", cfg.PolicyName, cfg.RoleName, err)
+		return steps, fmt.Errorf("ram: attach policy %s to role %s: %w", cfg.PolicyName, cfg.RoleName, redact.Error(err))
 	}
 	steps = append(steps, Step{Kind: "ram attach", Name: cfg.PolicyName + " -> " + cfg.RoleName, Outcome: "created"})
 	return steps, nil
@@ -219,18 +220,18 @@ func ensureBuckets(newClient func(string) (*oss.Client, error), c Config) ([]Ste
 	for _, b := range buckets {
 		cl, err := newClient(b.region)
 		if err != nil {
-			return steps, fmt.Errorf("oss: client for %s: %w", b.region, err)
+			return steps, fmt.Errorf("oss: client for %s: %w", b.region, redact.Error(err))
 		}
 		ok, err := cl.IsBucketExist(b.name)
 		if err != nil {
-			return steps, fmt.Errorf("oss: look up bucket %s: %w", b.name, err)
+			return steps, fmt.Errorf("oss: look up bucket %s: %w", b.name, redact.Error(err))
 		}
 		if ok {
 			steps = append(steps, Step{Kind: "bucket", Name: b.name, Outcome: "exists"})
 			continue
 		}
 		if err := cl.CreateBucket(b.name, oss.ACL(oss.ACLPrivate)); err != nil {
-			return steps, fmt.Errorf("oss: create bucket %s in %s: %w", b.name, b.region, err)
+			return steps, fmt.Errorf("oss: create bucket %s in %s: %w", b.name, b.region, redact.Error(err))
 		}
 		steps = append(steps, Step{Kind: "bucket", Name: b.name, Outcome: "created"})
 	}
@@ -255,7 +256,7 @@ func ensureBuckets(newClient func(string) (*oss.Client, error), c Config) ([]Ste
 		}
 	}
 	if err := bk.PutObject(c.PolicyKey, bytes.NewReader(c.DRPolicy), oss.ContentType("application/yaml")); err != nil {
-		return steps, fmt.Errorf("oss: upload %s: %w", name, err)
+		return steps, fmt.Errorf("oss: upload %s: %w", name, redact.Error(err))
 	}
 	return append(steps, Step{Kind: "policy", Name: name, Outcome: "uploaded"}), nil
 }

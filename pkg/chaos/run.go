@@ -20,6 +20,7 @@ import (
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/app"
+	"github.com/ecsdr/ecs-image-dr/pkg/bootstrap"
 	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
@@ -218,6 +219,10 @@ func (r *runner) deployBinaries() error {
 	proj, err := sconfig.Load(r.o.SFile, r.env, map[string]string{"AccountID": core.DefaultAccountID})
 	if err != nil {
 		return err
+	}
+	// The functions' role with the project's own policy, as scripts/bootstrap makes it.
+	if err := r.srv.EnsureRoles(proj, bootstrap.PolicyTemplate, r.env); err != nil {
+		return fmt.Errorf("bootstrap roles: %w", err)
 	}
 	if err := r.srv.Deploy(proj, filepath.Dir(r.o.SFile), r.env); err != nil {
 		return fmt.Errorf("deploy %s: %w (run `make build` first)", r.o.SFile, err)

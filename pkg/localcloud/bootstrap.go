@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
@@ -61,6 +64,18 @@ func (s *Server) Bootstrap(cfg bootstrap.Config) ([]bootstrap.Step, error) {
 // DR_POLICY's config object and catalog buckets, their SLS project and logstore), and the
 // policy attached. env overrides function environment variables, as in Deploy.
 func (s *Server) EnsureRoles(p *sconfig.Project, template []byte, env map[string]string) error {
+	if s.Addr() == "" {
+		// Not started (served through the caller's own listener): serve RAM for this call.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return fmt.Errorf("localcloud: listen for ram: %w", err)
+		}
+		hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		defer hs.Close()
+		s.ln = ln
+		defer func() { s.ln = nil }()
+	}
 	rc, err := s.RAMClient()
 	if err != nil {
 		return err
