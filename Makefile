@@ -35,6 +35,7 @@ demo: build
 
 ## bench: speed and memory figures (never asserted in unit tests)
 bench:
+	$(GO) run ./scripts/bench -out bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## chaos: 1,000 seeded fault scenarios (5% through the real binaries), invariants checked from the cloud's state

@@ -45,8 +45,10 @@ type Result struct {
 	Copy    *backup.CopySummary    `json:"copy,omitempty"`
 	Cleanup *backup.CleanupSummary `json:"cleanup,omitempty"`
 	Offsite *offsite.Summary       `json:"offsite,omitempty"`
-	Policy  string                 `json:"policy,omitempty"`
-	DryRun  bool                   `json:"dryRun,omitempty"`
+	// Remaining: work not started before the soft deadline, by kind (the next run does it).
+	Remaining map[string]int `json:"remaining,omitempty"`
+	Policy    string         `json:"policy,omitempty"`
+	DryRun    bool           `json:"dryRun,omitempty"`
 }
 
 // Handler serves one function. Configuration is read once (cold start); clients are built
@@ -121,7 +123,9 @@ func (h *Handler) handleLogged(ctx context.Context, inv Invocation, payload []by
 	defer sink.Stream(ctx, 0, 0)()
 
 	start := time.Now()
+	ctx = withSoftDeadline(ctx, h.opts.Clock.Now)
 	res, err := h.handle(ctx, inv, payload, log)
+	res, err = finishRemaining(ctx, res, err, log)
 	bound(res)
 	attrs := []any{obs.KeyDuration, time.Since(start).Milliseconds()}
 	if res != nil && res.Policy != "" {

@@ -175,15 +175,21 @@ func failure(it Item, err error) Item {
 	return it
 }
 
-// each runs fn for every item with at most n in flight.
+// each runs fn for every item with at most n in flight. Past ctx's soft deadline it
+// starts no more items and counts them as remaining (deadline.go).
 func each[T any](ctx context.Context, n int, items []T, fn func(context.Context, T)) {
 	sem := make(chan struct{}, max(n, 1))
 	var wg sync.WaitGroup
-	for _, it := range items {
+	for i, it := range items {
 		if ctx.Err() != nil {
 			break
 		}
-		sem <- struct{}{}
+		sem <- struct{}{} // a free slot first: waiting for one may take us past the deadline
+		if sd, past := pastSoft(ctx); past {
+			<-sem
+			sd.notStarted(kindOf(it), len(items)-i)
+			break
+		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()

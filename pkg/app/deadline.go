@@ -1,0 +1,52 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/backup"
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
+	"github.com/ecsdr/ecs-image-dr/pkg/obs"
+)
+
+// softMargin is kept free before the FC deadline: the services start no new work past
+// deadline − margin, so the invocation can record what remains and flush its records.
+// It is ecsx.DefaultMargin (also where throttled retries stop), or a quarter of a short
+// invocation's budget.
+func softMargin(budget time.Duration) time.Duration {
+	return min(ecsx.DefaultMargin, budget/4)
+}
+
+// withSoftDeadline puts the soft deadline on ctx, on the handler's clock: the budget FC
+// gives (ctx's deadline) minus the margin, from now. Without a deadline, ctx is unchanged.
+func withSoftDeadline(ctx context.Context, now func() time.Time) context.Context {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx
+	}
+	budget := time.Until(dl)
+	return backup.WithSoftDeadline(ctx, now().Add(budget-softMargin(budget)), now)
+}
+
+// finishRemaining records what the run left for the next one and makes the invocation
+// fail (retryable) so FC runs it again; the services are idempotent, so the retry
+// continues where this run stopped.
+func finishRemaining(ctx context.Context, res *Result, err error, log *slog.Logger) (*Result, error) {
+	left := backup.Remaining(ctx)
+	if len(left) == 0 {
+		return res, err
+	}
+	if res != nil {
+		res.Remaining = left
+	}
+	attrs := []any{obs.KeyAction, "deadline", obs.KeyResult, backup.ResultSkipped}
+	for k, n := range left {
+		attrs = append(attrs, k, n)
+	}
+	log.Warn("soft deadline reached: work left for the next run", attrs...)
+	if err == nil {
+		err = backup.RemainingError(left)
+	}
+	return res, err
+}
