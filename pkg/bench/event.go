@@ -79,7 +79,7 @@ func (c *catalogs) Put(ctx context.Context, dest, pol string, e catalog.Entry) e
 func RunEventCost(n int, lim Limits) (EventCost, error) {
 	res := EventCost{Instances: n}
 	clock := core.NewManualClock(benchStart)
-	f, err := newFleet(clock, n, Limits{Latency: lim.Latency})
+	f, err := newFleet(clock, nil, n, Limits{Latency: lim.Latency})
 	if err != nil {
 		return res, err
 	}
@@ -103,7 +103,7 @@ func RunEventCost(n int, lim Limits) (EventCost, error) {
 	}
 	store := &countingStore{Store: raw}
 	cat := &catalogs{store: store, pol: pol}
-	api, _, err := f.api(pol, clock)
+	api, _, err := f.api(pol, clock, 0) // the emulator sleeps the latency (sequential run)
 	if err != nil {
 		return res, err
 	}

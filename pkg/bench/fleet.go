@@ -67,6 +67,7 @@ type fleet struct {
 	svc   *ecs.Service
 	srv   *httptest.Server
 	n     int
+	v     *vclock // nil: not on virtual time
 	mu    sync.Mutex
 	calls []call
 }
@@ -74,7 +75,7 @@ type fleet struct {
 var benchStart = time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC) // 02:00 Asia/Shanghai
 
 // newFleet builds the account on clock (a real-time clock at some speed, or a manual one).
-func newFleet(clock *core.Clock, n int, lim Limits) (*fleet, error) {
+func newFleet(clock *core.Clock, v *vclock, n int, lim Limits) (*fleet, error) {
 	env := core.NewEnv(clock, nil)
 	seed := ecs.DefaultSeed()
 	seed.Instances = nil
@@ -103,12 +104,18 @@ func newFleet(clock *core.Clock, n int, lim Limits) (*fleet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: ecs seed: %w", err)
 	}
-	f := &fleet{env: env, svc: svc, n: n}
-	env.Faults.Set("ecs", "CreateImage", core.FaultRule{QPS: lim.CreateImageQPS, Latency: lim.Latency})
-	env.Faults.Set("ecs", "CopyImage", core.FaultRule{QPS: lim.CopyImageQPS, Latency: lim.Latency})
-	env.Faults.Set("ecs", "DescribeImages", core.FaultRule{QPS: lim.DescribeQPS, Latency: lim.Latency})
-	env.Faults.Set("ecs", "DescribeInstances", core.FaultRule{QPS: lim.DescribeQPS, Latency: lim.Latency})
-	env.Faults.Set("ecs", "*", core.FaultRule{Latency: lim.Latency})
+	f := &fleet{env: env, svc: svc, n: n, v: v}
+	// On virtual time the latency is slept by the client (fleet.api's Pace): the
+	// emulator's own latency sleep would move the shared manual clock once per call.
+	lat := lim.Latency
+	if v != nil {
+		lat = 0
+	}
+	env.Faults.Set("ecs", "CreateImage", core.FaultRule{QPS: lim.CreateImageQPS, Latency: lat})
+	env.Faults.Set("ecs", "CopyImage", core.FaultRule{QPS: lim.CopyImageQPS, Latency: lat})
+	env.Faults.Set("ecs", "DescribeImages", core.FaultRule{QPS: lim.DescribeQPS, Latency: lat})
+	env.Faults.Set("ecs", "DescribeInstances", core.FaultRule{QPS: lim.DescribeQPS, Latency: lat})
+	env.Faults.Set("ecs", "*", core.FaultRule{Latency: lat})
 	f.srv = httptest.NewServer(f.count(svc))
 	return f, nil
 }
@@ -118,6 +125,10 @@ func (f *fleet) close() { f.srv.Close() }
 // count records every request's action, outcome and simulated time.
 func (f *fleet) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f.v != nil {
+			f.v.begin()
+			defer f.v.end()
+		}
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		form, _ := url.ParseQuery(string(body))
@@ -168,12 +179,25 @@ func (f *fleet) reset() {
 	f.calls = nil
 }
 
-// api is the SDK adapter on the fleet, paced like the functions are (app.Handler).
-func (f *fleet) api(pol *policy.Policy, clock *core.Clock) (ecsx.API, *ecsx.Limiter, error) {
-	lim := ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), clock.Now, clock.Sleep)
+// clk is the time source and the one way to wait of a run.
+type clk interface {
+	Now() time.Time
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// api is the SDK adapter on the fleet, paced like the functions are (app.Handler), with
+// the emulated latency slept on c before each request.
+func (f *fleet) api(pol *policy.Policy, c clk, latency time.Duration) (ecsx.API, *ecsx.Limiter, error) {
+	lim := ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), c.Now, c.Sleep)
+	pace := func(ctx context.Context, region, action string) error {
+		if err := lim.Wait(ctx, region, action); err != nil {
+			return err
+		}
+		return c.Sleep(ctx, latency)
+	}
 	api, err := ecsx.NewSDK(ecsx.SDKConfig{Endpoint: strings.TrimPrefix(f.srv.URL, "http://"), Scheme: "HTTP",
 		Credentials: func() (string, string, string) { return core.DefaultAccessKeyID, core.DefaultAccessKeySecret, "" },
-		Pace:        lim.Wait, Timeout: time.Minute})
+		Pace:        pace, Timeout: time.Minute})
 	return api, lim, err
 }
 
@@ -195,9 +219,9 @@ func benchPolicy(conc int, rates map[string]float64) (*policy.Policy, error) {
 }
 
 // deps are the services as the functions build them, on the fleet's clock.
-func deps(api ecsx.API, pol *policy.Policy, clock *core.Clock, now time.Time, cat backup.Catalog) backup.Deps {
+func deps(api ecsx.API, pol *policy.Policy, c clk, now time.Time, cat backup.Catalog) backup.Deps {
 	return backup.Deps{ECS: api, Policy: pol, Log: slog.New(slog.DiscardHandler), Now: func() time.Time { return now },
-		Sleep: clock.Sleep, Retry: ecsx.RetryConfig{Now: clock.Now}, Catalog: cat}
+		Sleep: c.Sleep, Retry: ecsx.RetryConfig{Now: c.Now}, Catalog: cat}
 }
 
 // withTimeout is a context for one simulated invocation (wall-bounded as a safety net).

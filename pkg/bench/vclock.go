@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"container/heap"
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+)
+
+// vclock is virtual time for the paced runs: the local cloud's manual clock, moved on by
+// a driver only when the system is quiet (no request in flight, nothing newly started,
+// every worker asleep on the clock), straight to the next wake-up or emulator timer. A
+// run's simulated figures then do not depend on how busy the machine is (a real-time
+// clock at 20x on a loaded machine runs ahead of the work and inflates every delay).
+//
+// Quiet is detected, not proven: a goroutine between two calls is invisible for a moment,
+// so the driver waits for the state to hold across a few short wall pauses. An early move
+// can only make a worker start later than it could have (pessimistic), never earlier.
+type vclock struct {
+	clock    *core.Clock // manual
+	mu       sync.Mutex
+	sleepers sleepHeap
+	seq      int
+	inflight atomic.Int64  // requests the servers are serving
+	activity atomic.Uint64 // bumped by every sleep, request start/end and hand-off
+	pending  atomic.Int64  // work handed off but not yet started (queued events)
+}
+
+func newVClock(start time.Time) *vclock { return &vclock{clock: core.NewManualClock(start)} }
+
+func (v *vclock) Now() time.Time { return v.clock.Now() }
+
+// Sleep waits d of virtual time (or until ctx ends).
+func (v *vclock) Sleep(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
+	ch := make(chan struct{})
+	v.mu.Lock()
+	v.seq++
+	// Wake-ups fall on a 1 ms grid (rounded up: never early), so sleepers that end close
+	// together are woken in one step.
+	at := v.clock.Now().Add(d)
+	if r := at.Sub(v.clock.Now().Truncate(time.Millisecond)) % time.Millisecond; r != 0 {
+		at = at.Add(time.Millisecond - r)
+	}
+	heap.Push(&v.sleepers, sleeper{at: at, seq: v.seq, ch: ch})
+	v.mu.Unlock()
+	v.activity.Add(1)
+	select {
+	case <-ch:
+		v.activity.Add(1)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (v *vclock) begin() { v.inflight.Add(1); v.activity.Add(1) }
+func (v *vclock) end()   { v.inflight.Add(-1); v.activity.Add(1) }
+
+// quiet waits until nothing moved across settle rounds: yields to the other goroutines
+// (careful: short wall pauses as well, for a long jump).
+func (v *vclock) quiet(ctx context.Context, careful bool) bool {
+	stable := 0
+	last := v.activity.Load()
+	for stable < 3 {
+		if ctx.Err() != nil {
+			return false
+		}
+		for range 20 {
+			runtime.Gosched()
+		}
+		if careful {
+			time.Sleep(300 * time.Microsecond)
+		} else if stable == 2 {
+			time.Sleep(50 * time.Microsecond)
+		}
+		cur := v.activity.Load()
+		if cur == last && v.inflight.Load() == 0 && v.pending.Load() == 0 {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = cur
+	}
+	return true
+}
+
+// drive moves time on until ctx ends.
+func (v *vclock) drive(ctx context.Context) {
+	for ctx.Err() == nil {
+		if !v.quiet(ctx, false) {
+			return
+		}
+		next := v.next()
+		if next.Sub(v.clock.Now()) > 20*time.Millisecond {
+			// A long jump (to a timer, a build): be sure first that nobody is between
+			// two calls, or the jump would strand them minutes late.
+			if !v.quiet(ctx, true) {
+				return
+			}
+			next = v.next()
+		}
+		if next.IsZero() {
+			continue // nothing to wait for: the run is about to end, or work is starting
+		}
+		if next.After(v.clock.Now()) {
+			v.clock.AdvanceTo(next) // fires emulator timers (builds, copies) on the way
+		}
+		v.mu.Lock()
+		now := v.clock.Now()
+		for len(v.sleepers) > 0 && !v.sleepers[0].at.After(now) {
+			s := heap.Pop(&v.sleepers).(sleeper)
+			close(s.ch)
+		}
+		v.mu.Unlock()
+		v.activity.Add(1)
+	}
+}
+
+// next is the earliest wake-up or emulator timer (zero: none).
+func (v *vclock) next() time.Time {
+	v.mu.Lock()
+	var next time.Time
+	if len(v.sleepers) > 0 {
+		next = v.sleepers[0].at
+	}
+	v.mu.Unlock()
+	if due, ok := v.clock.NextDue(); ok && (next.IsZero() || due.Before(next)) {
+		next = due
+	}
+	return next
+}
+
+type sleeper struct {
+	at  time.Time
+	seq int
+	ch  chan struct{}
+}
+
+type sleepHeap []sleeper
+
+func (h sleepHeap) Len() int { return len(h) }
+func (h sleepHeap) Less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+func (h sleepHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *sleepHeap) Push(x any)   { *h = append(*h, x.(sleeper)) }
+func (h *sleepHeap) Pop() any {
+	old := *h
+	s := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return s
+}
