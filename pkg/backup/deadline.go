@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"reflect"
 	"sync"
 	"time"
 
@@ -80,7 +81,8 @@ func (sd *softDeadline) notStarted(kind string, n int) {
 	sd.left[kind] += n
 }
 
-// kindOf names what each() works on, for the remaining-work summary.
+// kindOf names what each() works on, for the remaining-work summary. The services' work
+// items are often local job structs, so they are recognised by what they carry.
 func kindOf(v any) string {
 	switch v.(type) {
 	case ecsx.Instance:
@@ -89,6 +91,22 @@ func kindOf(v any) string {
 		return "image events"
 	case retention.Decision:
 		return "images to delete"
+	case ecsx.Image:
+		return "images to check"
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Slice && rv.Len() > 0 {
+		rv = rv.Index(0)
+	}
+	if rv.Kind() == reflect.Struct {
+		for i := range rv.NumField() {
+			switch rv.Field(i).Type() {
+			case reflect.TypeFor[ecsx.Instance]():
+				return "instances to image"
+			case reflect.TypeFor[ecsx.Image]():
+				return "images to copy"
+			}
+		}
 	}
 	return "items"
 }

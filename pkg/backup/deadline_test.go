@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
+	"github.com/ecsdr/ecs-image-dr/pkg/events"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+	"github.com/ecsdr/ecs-image-dr/pkg/retention"
 )
 
 // Past the soft deadline a run starts nothing more and says what remains; the next run
@@ -50,5 +53,32 @@ func TestSoftDeadlineStopsStartingWorkAndTheNextRunContinues(t *testing.T) {
 	// Without a soft deadline nothing is counted.
 	if Remaining(context.Background()) != nil || RemainingError(nil) != nil {
 		t.Fatal("no deadline, yet something remains")
+	}
+}
+
+func TestKindOfNamesWorkItems(t *testing.T) {
+	t.Parallel()
+	type createJob struct {
+		in ecsx.Instance
+		n  int
+	}
+	type copyJob struct {
+		img ecsx.Image
+	}
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{ecsx.Instance{}, "instances to image"},
+		{createJob{}, "instances to image"},
+		{copyJob{}, "images to copy"},
+		{[]copyJob{{}}, "images to copy"},
+		{retention.Decision{}, "images to delete"},
+		{events.ImageEvent{}, "image events"},
+		{42, "items"},
+	} {
+		if got := kindOf(tc.v); got != tc.want {
+			t.Errorf("kindOf(%T) = %q, want %q", tc.v, got, tc.want)
+		}
 	}
 }
