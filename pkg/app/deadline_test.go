@@ -3,7 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/backup"
