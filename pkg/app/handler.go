@@ -251,7 +251,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 	if err != nil {
 		return res, err
 	}
-	now := invocationTime(timer, evs, h.opts.Clock.Now().UTC())
+	now := boundedTime(timer, evs, cloudClock(ctx, api, inv.Region, h.opts.Clock, timer, evs, pol, log), pol, log)
 	deps := backup.Deps{
 		ECS: api, Users: users, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
 		Retry:   ecsx.RetryConfig{Jitter: h.opts.Jitter, Now: h.opts.Clock.Now},

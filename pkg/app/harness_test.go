@@ -162,13 +162,15 @@ func (c *cloud) mustInvoke(what string, fn app.Function, payload []byte) *app.Re
 }
 
 // takeEvents returns (and forgets) the image events published so far that the copy-image
-// EventBridge rule of s.yaml would deliver: data.currentState Available only.
+// EventBridge rule of s.yaml would deliver: data.currentState Available, CreateFailed or
+// UnAvailable.
 func (c *cloud) takeEvents() []core.Event {
 	c.emu.Lock()
 	defer c.emu.Unlock()
 	var out []core.Event
 	for _, e := range c.events {
-		if e.Data["currentState"] == "Available" {
+		switch e.Data["currentState"] {
+		case "Available", "CreateFailed", "UnAvailable":
 			out = append(out, e)
 		}
 	}

@@ -286,7 +286,12 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 			// Another invocation is copying this image right now; the retry finds its copy.
 			it.Retryable = true
 		case ecsx.IsQuotaExceeded(err):
-			r.blockCopies(dest.Region, code)
+			if !r.blockCopies(dest.Region, code) {
+				it.Reason = "not copied: the destination's image quota is exceeded (see the failed record)"
+				r.recordAt(ctx, debug, "copy", ResultSkipped, it, err, started)
+				c.add("skipped", it)
+				return
+			}
 			it.Reason = "image quota exceeded in " + dest.Region + ": no further copies there this run: " + err.Error()
 		}
 		r.fail(ctx, c, "copy", it, err, started)
@@ -647,4 +652,8 @@ func (r *run) copyBlocked(dest string) string {
 	return ""
 }
 
-func (r *run) blockCopies(dest, code string) { r.copyQuota.Store(dest, code) }
+// blockCopies stops copies to dest; it reports whether this call was the first.
+func (r *run) blockCopies(dest, code string) bool {
+	_, loaded := r.copyQuota.LoadOrStore(dest, code)
+	return !loaded
+}

@@ -148,10 +148,13 @@ type quotaGate struct {
 	blocked string // the error code that blocked the region ("" when open)
 }
 
-func (g *quotaGate) block(code string) {
+// block closes the gate; it reports whether this call closed it (the one to record it).
+func (g *quotaGate) block(code string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	first := g.blocked == ""
 	g.blocked = code
+	return first
 }
 
 func (g *quotaGate) closed() string {
@@ -219,7 +222,13 @@ func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instan
 		r.record(ctx, "create", ResultSkipped, it, err, started)
 		c.add("skipped", it)
 	case ecsx.IsQuotaExceeded(err):
-		gate.block(ecsx.Code(err))
+		if !gate.block(ecsx.Code(err)) {
+			// Concurrent calls already in flight: the first one carries the record.
+			it.Reason, it.ErrorCode = "not created: the region's image quota is exceeded (see the failed record)", ecsx.Code(err)
+			r.recordAt(ctx, debug, "create", ResultSkipped, it, err, started)
+			c.add("skipped", it)
+			return
+		}
 		it = failure(it, err)
 		it.Reason = "image quota exceeded in " + region + ": no further creates there this run; raise the quota or lower retention: " + err.Error()
 		r.fail(ctx, c, "create", it, err, started)

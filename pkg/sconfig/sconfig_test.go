@@ -172,7 +172,7 @@ func TestLoadRefusesBrokenVariants(t *testing.T) {
 	}{
 		{"unknown trigger type", "triggerType: eventbridge", "triggerType: oss",
 			`resources.copy-image.props.triggers[1].triggerType: unsupported trigger type "oss"`},
-		{"invalid pattern", `"currentState":["Available"]`, `"currentState":[{"prefixx":"A"}]`,
+		{"invalid pattern", `"currentState":["Available",`, `"currentState":[{"prefixx":"A"},`,
 			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: data.currentState[0]: unknown operator "prefixx"`},
 		{"pattern not JSON", `eventRuleFilterPattern: '{"source"`, `eventRuleFilterPattern: '{source"`,
 			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: pattern is not valid JSON`},

@@ -261,6 +261,10 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 	}
 	im.Disks = disks
 	fail := inst != nil && inst.FailImages
+	if inst != nil && inst.failNext > 0 {
+		inst.failNext--
+		fail = true
+	}
 	dur := time.Duration(s.seed.Timing.CreateBase) + time.Duration(total)*time.Duration(s.seed.Timing.CreatePerGiB)
 	im.start, im.end = now, now.Add(dur)
 	r.images[im.ID] = im
@@ -545,13 +549,21 @@ func (s *Service) finishCopy(regionID, id string) {
 		s.mu.Unlock()
 		return
 	}
-	cp.Status, cp.timer = "Available", nil
+	state, snapState := "Available", "accomplished"
+	if dst.failCopies > 0 { // FailNextCopies
+		dst.failCopies--
+		state, snapState = "CreateFailed", "failed"
+	}
+	cp.Status, cp.timer = state, nil
 	for _, d := range cp.Disks {
 		if sn := dst.snapshots[d.SnapshotID]; sn != nil {
-			sn.Status, sn.Progress = "accomplished", 100
+			sn.Status = snapState
+			if state == "Available" {
+				sn.Progress = 100
+			}
 		}
 	}
-	evs := append([]core.Event{s.imageEvent(regionID, id, "Available")}, s.releaseSlotLocked(dst)...)
+	evs := append([]core.Event{s.imageEvent(regionID, id, state)}, s.releaseSlotLocked(dst)...)
 	s.mu.Unlock()
 	s.publishAll(evs)
 }

@@ -77,6 +77,7 @@ type Instance struct {
 	ImageID      string
 	LockReason   string
 	FailImages   bool
+	failNext     int // the next failNext images of this instance end CreateFailed (FailNextImages)
 	CreationTime time.Time
 	Tags         map[string]string
 	Disks        []Disk
@@ -118,6 +119,7 @@ type region struct {
 	tokens        map[string]string          // CreateImage ClientToken -> image id
 	compute       *computeState              // networks, capacity, Cloud Assistant (compute_seed.go)
 	templates     map[string]*launchTemplate // launch templates by id (launchtemplates.go)
+	failCopies    int                        // the next failCopies copies into this region end CreateFailed
 }
 
 func (im *image) snapshotCopy(now time.Time) Image {

@@ -261,6 +261,9 @@ const maxBody = 1 << 20
 // parameter Signature) or v3 (Authorization: ACS3-HMAC-SHA256 ...).
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := core.NewRequestID()
+	// The cloud's clock, as every real response carries it: the functions bound payload
+	// times by it, so on the local cloud it is the simulated clock.
+	w.Header().Set("Date", s.env.Clock.Now().UTC().Format(http.TimeFormat))
 	defer func() {
 		if v := recover(); v != nil {
 			s.env.Log.Error("ecs: panic serving request", "panic", v, "requestId", reqID)
