@@ -131,6 +131,8 @@ type Env struct {
 	StrictSignatures bool
 	// Authz evaluates calls made with role credentials (the RAM service); nil allows all.
 	Authz Authorizer
+	// Nonces refuses replayed RPC requests and stale timestamps (wall clock).
+	Nonces *Nonces
 }
 
 // NewEnv builds an Env around clock with the default account, no faults and strict
@@ -149,5 +151,6 @@ func NewEnv(clock *Clock, log *slog.Logger) *Env {
 		Tracker:          NewTracker(),
 		Log:              log,
 		StrictSignatures: true,
+		Nonces:           NewNonces(),
 	}
 }

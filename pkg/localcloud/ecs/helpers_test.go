@@ -1,6 +1,7 @@
 package ecs
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -185,6 +186,8 @@ type v3Req struct {
 	token   string
 	tamper  func(*http.Request) // applied after signing
 	version string
+	// nonce and date replace the fresh nonce and the current time when set.
+	nonce, date string
 }
 
 func (f *fixture) doV3(t *testing.T, r v3Req) (*http.Response, string) {
@@ -216,8 +219,8 @@ func (f *fixture) doV3(t *testing.T, r v3Req) (*http.Response, string) {
 		"host":                  f.addr,
 		"x-acs-action":          r.action,
 		"x-acs-version":         r.version,
-		"x-acs-date":            time.Now().UTC().Format("2006-01-02T15:04:05Z"),
-		"x-acs-signature-nonce": core.RandomHex(16),
+		"x-acs-date":            cmp.Or(r.date, time.Now().UTC().Format("2006-01-02T15:04:05Z")),
+		"x-acs-signature-nonce": cmp.Or(r.nonce, core.RandomHex(16)),
 		"x-acs-content-sha256":  payload,
 	}
 	if body != "" {

@@ -126,6 +126,12 @@ func (s *Service) authenticate(req *request) (core.Credential, *apiError) {
 	if !ok || ak == "" || sig == "" {
 		return core.Credential{}, errInvalidArgument("Authorization header is invalid. Expected OSS AccessKeyId:Signature.")
 	}
+	// The Date is checked against the wall clock (the SDK stamps wall time; the simulated
+	// clock is what the product sees, not what the gateway checks).
+	if d, err := http.ParseTime(req.r.Header.Get("Date")); err != nil || (s.env.Nonces != nil && s.env.Nonces.Skewed(d)) {
+		return core.Credential{}, &apiError{Status: http.StatusForbidden, Code: "RequestTimeTooSkewed",
+			Message: "The difference between the request time and the current time is too large.", EC: "0002-00000080"}
+	}
 	cred, err := s.env.Creds.Lookup(ak, req.r.Header.Get("x-oss-security-token"))
 	switch {
 	case errors.Is(err, core.ErrTokenExpired):

@@ -81,8 +81,9 @@ func sign(secret, sts string) string {
 // authenticate checks an AuthV1 request: header shape, credential (with the STS token from
 // x-acs-security-token), Content-MD5 against the body, and the signature. With
 // env.StrictSignatures false, a signature mismatch is logged and the request served.
-// The Date header is not compared with the clock: the SDK stamps wall time while the local
-// cloud may run on simulated time, so RequestTimeExpired is never returned.
+// The Date header is compared with the wall clock, never the simulated one (the SDK
+// stamps wall time; the simulated clock is what the product sees): more than
+// core.MaxSkew away is RequestTimeExpired.
 func (s *Service) authenticate(r *http.Request, body []byte) (core.Credential, *apiError) {
 	auth := r.Header.Get("Authorization")
 	if strings.HasPrefix(auth, "SLS4-HMAC-SHA256") {
@@ -94,6 +95,11 @@ func (s *Service) authenticate(r *http.Request, body []byte) (core.Credential, *
 	}
 	if r.Header.Get("Date") == "" {
 		return core.Credential{}, errf(400, "MissingDate", "the Date header is required")
+	}
+	if d, err := http.ParseTime(r.Header.Get("Date")); err != nil {
+		return core.Credential{}, errf(400, "InvalidDate", "the Date header %q is not an HTTP date", r.Header.Get("Date"))
+	} else if s.env.Nonces != nil && s.env.Nonces.Skewed(d) {
+		return core.Credential{}, errf(400, "RequestTimeExpired", "Request time %s has been expired while server time is %s", r.Header.Get("Date"), s.env.Nonces.Now().UTC().Format(http.TimeFormat))
 	}
 	if r.Header.Get("x-log-apiversion") == "" {
 		return core.Credential{}, errf(400, "MissingAPIVersion", "the x-log-apiversion header is required")
