@@ -165,6 +165,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		"DR_ECS_SCHEME":   "HTTP",
 		"DR_OSS_ENDPOINT": srv.URL(),
 		"DR_SLS_ENDPOINT": srv.Addr(),
+		"DR_RDS_ENDPOINT": srv.Addr(),
 		"DR_SLS_PROJECT":  slsProject,
 		"DR_SLS_LOGSTORE": slsLogstore,
 	}

@@ -54,6 +54,7 @@ func TestTimerSamples(t *testing.T) {
 		{"timer-create-image.json", "create-image", "daily"},
 		{"timer-copy-reconcile.json", "copy-image", "reconcile"},
 		{"timer-cleanup.json", "cleanup", "daily"},
+		{"timer-rds-offsite.json", "rds-offsite", "every-2h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package sconfig
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,15 +59,16 @@ func TestLoadRepoSYaml(t *testing.T) {
 	for _, f := range p.Functions {
 		resources = append(resources, f.Resource)
 	}
-	if want := []string{"create-image", "copy-image", "cleanup"}; !slices.Equal(resources, want) {
+	if want := []string{"create-image", "copy-image", "cleanup", "rds-offsite"}; !slices.Equal(resources, want) {
 		t.Fatalf("resources = %v, want %v (file order)", resources, want)
 	}
 	wantEnv := []string{"DR_ACCEPTED_EVENT_TYPES", "DR_ECS_ENDPOINT", "DR_ECS_SCHEME", "DR_LOG_LEVEL", "DR_OSS_ENDPOINT",
-		"DR_POLICY", "DR_SLS_ENDPOINT", "DR_SLS_LOGSTORE", "DR_SLS_PROJECT"}
-	wantRetries := map[string]int{"create-image": 2, "copy-image": 3, "cleanup": 2}
+		"DR_POLICY", "DR_RDS_ENDPOINT", "DR_SLS_ENDPOINT", "DR_SLS_LOGSTORE", "DR_SLS_PROJECT"}
+	wantRetries := map[string]int{"create-image": 2, "copy-image": 3, "cleanup": 2, "rds-offsite": 2}
+	wantTimeout := map[string]time.Duration{"rds-offsite": time.Hour}
 	for _, f := range p.Functions {
 		if f.Name != "ecs-image-dr-"+f.Resource || f.Region != "cn-hangzhou" || f.Runtime != "go1" || f.Handler != "main" ||
-			f.CodeDir != "./dist/"+f.Resource || f.Timeout != 600*time.Second || f.MemoryMB != 256 {
+			f.CodeDir != "./dist/"+f.Resource || f.Timeout != cmp.Or(wantTimeout[f.Resource], 600*time.Second) || f.MemoryMB != 256 {
 			t.Errorf("%s: unexpected function %+v", f.Resource, f)
 		}
 		if f.Role != "acs:ram::"+accountID+":role/ecs-image-dr-fc" {
@@ -100,6 +102,7 @@ func TestLoadRepoSYaml(t *testing.T) {
 		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 2 * * *"},
 		{"timer:reconcile:CRON_TZ=Asia/Shanghai 0 30 3 * * *", "eventbridge:image-ready:"},
 		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 4 * * *"},
+		{"timer:every-2h:CRON_TZ=Asia/Shanghai 0 30 */2 * * *"},
 	} {
 		if got := trig(i); !slices.Equal(got, want) {
 			t.Errorf("%s triggers = %v, want %v", p.Functions[i].Resource, got, want)

@@ -117,6 +117,7 @@ func deploy(ctx context.Context, out io.Writer, srv *localcloud.Server, sfile st
 		"DR_ECS_SCHEME":   "HTTP",
 		"DR_OSS_ENDPOINT": srv.URL(),
 		"DR_SLS_ENDPOINT": srv.Addr(),
+		"DR_RDS_ENDPOINT": srv.Addr(),
 	}
 	for k, v := range local {
 		env[k] = v

@@ -83,7 +83,7 @@ func TestDeployProvisionsFromTheEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fn := range []string{"create-image", "copy-image", "cleanup"} {
+	for _, fn := range []string{"create-image", "copy-image", "cleanup", "rds-offsite"} {
 		if err := os.MkdirAll(filepath.Join(dir, "dist", fn), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -107,11 +107,11 @@ func TestDeployProvisionsFromTheEnvironment(t *testing.T) {
 	if err := deploy(context.Background(), out, srv, filepath.Join(dir, "s.yaml"), env); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	if got := len(srv.FC.Functions()); got != 3 {
-		t.Errorf("%d functions deployed, want 3", got)
+	if got := len(srv.FC.Functions()); got != 4 {
+		t.Errorf("%d functions deployed, want 4", got)
 	}
-	if got := len(srv.Timers.Triggers()); got != 3 {
-		t.Errorf("%d timer triggers, want 3 (create, reconcile, cleanup)", got)
+	if got := len(srv.Timers.Triggers()); got != 4 {
+		t.Errorf("%d timer triggers, want 4 (create, reconcile, cleanup, rds-offsite)", got)
 	}
 	spec, ok := srv.FC.Function("ecs-image-dr-create-image")
 	if !ok || spec.Env["DR_ECS_ENDPOINT"] != srv.Addr() || spec.Env["DR_SLS_PROJECT"] != "dr-local" || spec.Env["DR_POLICY"] != string(policyYAML) {
