@@ -54,7 +54,7 @@ func TestTimerSamples(t *testing.T) {
 		{"timer-create-image.json", "create-image", "daily"},
 		{"timer-copy-reconcile.json", "copy-image", "reconcile"},
 		{"timer-cleanup.json", "cleanup", "daily"},
-		{"timer-rds-offsite.json", "rds-offsite", "every-2h"},
+		{"timer-rds-offsite.json", "rds-offsite", "every-6h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -102,7 +102,7 @@ func TestLoadRepoSYaml(t *testing.T) {
 		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 2 * * *"},
 		{"timer:reconcile:CRON_TZ=Asia/Shanghai 0 30 3 * * *", "eventbridge:image-ready:"},
 		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 4 * * *"},
-		{"timer:every-2h:CRON_TZ=Asia/Shanghai 0 30 */2 * * *"},
+		{"timer:every-6h:CRON_TZ=Asia/Shanghai 0 30 */6 * * *"},
 	} {
 		if got := trig(i); !slices.Equal(got, want) {
 			t.Errorf("%s triggers = %v, want %v", p.Functions[i].Resource, got, want)
