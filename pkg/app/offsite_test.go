@@ -364,6 +364,15 @@ func TestOffsiteRetentionOverWeeks(t *testing.T) {
 		if len(res.Offsite.Failed) != 0 {
 			t.Fatalf("day %d: %+v", day, res.Offsite.Failed)
 		}
+		// Each day copies that day's backup and log, nothing else: a backup retention
+		// dropped offsite is never copied again.
+		var kinds []string
+		for _, it := range res.Offsite.Copied {
+			kinds = append(kinds, it.Kind+"/"+it.Backup)
+		}
+		if len(kinds) != 2 || kinds[0] != "full/"+last.ID {
+			t.Fatalf("day %d copied %v, want the day's full backup %s and its log", day, kinds, last.ID)
+		}
 		if day == 1 && len(c.srv.OSS.Uploads(rdsBucket)) != 1 {
 			t.Fatal("the stray upload was aborted before it was a day old")
 		}

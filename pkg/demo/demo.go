@@ -88,6 +88,8 @@ type Report struct {
 	SLSQuery     string
 	SLSQueryHits int
 	Wall         time.Duration
+	// Databases: the DB entries of the DR catalog, each read back and verified (offsite.go).
+	Databases []DatabaseCheck
 }
 
 // RegionCatalog is one destination's DR catalog.
@@ -209,6 +211,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		plan = append(plan, step{at: sb.At, what: "sabotage: " + sb.What, do: func() error { return sb.Do(ctx, srv) }})
 	}
 	d.schedule(clock, plan, end)
+	d.scheduleRDS(clock, end)
 
 	d.printf("\n=== %d simulated days from %s (Asia/Shanghai) ===\n", o.Days, Start.Format("2006-01-02 15:04"))
 	seen := 0
@@ -277,6 +280,9 @@ func (d *driver) provision() error {
 		if err := d.srv.OSS.CreateBucket(d.pol.CatalogBucket(r), r); err != nil {
 			return fmt.Errorf("catalog bucket in %s: %w", r, err)
 		}
+	}
+	if err := d.provisionRDS(); err != nil {
+		return err
 	}
 	d.srv.SLS.EnsureProject(slsProject, "cn-hangzhou")
 	_, err := obs.Provision(lcsls.NewSDKClient(d.srv.Addr(), d.srv.Credential()),
@@ -562,6 +568,8 @@ func summarize(inv fc.Invocation) string {
 			s += "; catalog synced"
 		}
 		return s
+	case r.Offsite != nil:
+		return summarizeOffsite(r.Offsite)
 	case r.Cleanup != nil:
 		s := fmt.Sprintf("kept %d, deleted %d", len(r.Cleanup.Kept), len(r.Cleanup.Deleted))
 		if len(r.Cleanup.Deleted) > 0 {

@@ -29,6 +29,7 @@ const (
 	fnCreate  = "ecs-image-dr-create-image"
 	fnCopy    = "ecs-image-dr-copy-image"
 	fnCleanup = "ecs-image-dr-cleanup"
+	fnOffsite = "ecs-image-dr-rds-offsite"
 )
 
 var (
@@ -147,6 +148,8 @@ func TestRunWithTrouble(t *testing.T) {
 		{fnCopy, "timer:reconcile"}:         days,
 		{fnCopy, "eventbridge:image-ready"}: 2*3 + 0 + (2 + 1) + 2*2,
 		{fnCleanup, "timer:daily"}:          days,
+		// 00:30, 06:30, 12:30 and 18:30 of days 1..5, and 00:30 of day 6 (the run ends at 06:00).
+		{fnOffsite, "timer:every-6h"}: 4*(days-1) + 1,
 	}
 	for k, n := range want {
 		if counts[k] != n {

@@ -145,6 +145,7 @@ func (d *driver) report(ctx context.Context) *Report {
 		}
 	}
 	d.checkSLS(rep)
+	d.reportOffsite(ctx, rep)
 	for _, inv := range rep.Invocations {
 		if inv.Status != fc.StatusOK && inv.RetryCount >= 3 {
 			d.violate("%s (%s) failed after %d retries: %s", inv.Function, inv.Source, inv.RetryCount, inv.ErrorMessage)
@@ -326,6 +327,8 @@ func (r *Report) Print(w io.Writer) {
 		catalog.PrintTable(w, rc.Entries, r.End)
 	}
 
+	printDatabases(w, r)
+
 	ok, failed := 0, 0
 	for _, inv := range r.Invocations {
 		if inv.Status == fc.StatusOK {
@@ -342,7 +345,7 @@ func (r *Report) Print(w io.Writer) {
 	if len(r.Violations) == 0 {
 		for _, l := range wrap("invariants: ", "OK (every protected instance has its newest image in every region and in "+
 			"the DR catalog; nothing unmanaged or in use was deleted; no duplicate images; no orphaned snapshots; "+
-			"retention bounds hold; every invocation logged to SLS)", width) {
+			"retention bounds hold; every invocation logged to SLS"+databasesOK(r)+")", width) {
 			fmt.Fprintln(w, l)
 		}
 		return

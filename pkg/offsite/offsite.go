@@ -441,7 +441,7 @@ func (r *run) fullsToCopy(fulls []rdsx.File, manifests []Manifest, have map[stri
 		}
 	}
 	for _, f := range cands {
-		all = append(all, Manifest{Kind: rdsx.KindFull, BackupID: f.ID, DataTime: f.DataTime})
+		all = append(all, Manifest{Kind: rdsx.KindFull, Instance: f.InstanceID, BackupID: f.ID, DataTime: f.DataTime})
 	}
 	keep := map[string]bool{}
 	for _, m := range planFulls(all, r.rds.Retention, r.Policy.Location(), r.Now()).keep {

@@ -88,11 +88,11 @@ func (r *run) retention(ctx context.Context, in rdsx.Instance, manifests []Manif
 				return ctx.Err()
 			}
 			it.ErrorCode, it.Retryable = ossx.Code(err), ossx.IsRetryable(err)
-			r.record(ctx, "delete", ResultFailed, it, err, time.Time{})
+			r.record(ctx, "offsite-delete", ResultFailed, it, err, time.Time{})
 			r.sum.Failed = append(r.sum.Failed, it)
 			continue
 		}
-		r.record(ctx, "delete", ResultOK, it, nil, time.Time{})
+		r.record(ctx, "offsite-delete", ResultOK, it, nil, time.Time{})
 		r.sum.Deleted = append(r.sum.Deleted, it)
 	}
 	return nil
@@ -120,11 +120,11 @@ func (r *run) abortStale(ctx context.Context) error {
 				return ctx.Err()
 			}
 			it.ErrorCode, it.Retryable = ossx.Code(err), ossx.IsRetryable(err)
-			r.record(ctx, "abort", ResultFailed, it, err, time.Time{})
+			r.record(ctx, "offsite-abort", ResultFailed, it, err, time.Time{})
 			r.sum.Failed = append(r.sum.Failed, it)
 			continue
 		}
-		r.record(ctx, "abort", ResultOK, it, nil, time.Time{})
+		r.record(ctx, "offsite-abort", ResultOK, it, nil, time.Time{})
 		r.sum.Aborted = append(r.sum.Aborted, it)
 	}
 	return nil
@@ -172,12 +172,12 @@ func (r *run) catalogue(ctx context.Context, in rdsx.Instance, manifests []Manif
 			return ctx.Err()
 		}
 		it.Reason, it.ErrorCode, it.Retryable = err.Error(), ossx.Code(err), ossx.IsRetryable(err)
-		r.record(ctx, "catalog", ResultFailed, it, err, time.Time{})
+		r.record(ctx, "offsite-catalog", ResultFailed, it, err, time.Time{})
 		r.sum.Failed = append(r.sum.Failed, it)
 		return nil
 	}
 	r.sum.Catalogued++
 	it.Reason = fmt.Sprintf("newest offsite data %s, rpo %ds", point.UTC().Format(time.RFC3339), e.RPOSeconds)
-	r.record(ctx, "catalog", ResultOK, it, nil, time.Time{})
+	r.record(ctx, "offsite-catalog", ResultOK, it, nil, time.Time{})
 	return nil
 }
