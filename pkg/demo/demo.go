@@ -254,6 +254,7 @@ type driver struct {
 
 	prefix        string          // s.yaml project name + "-", trimmed from function names
 	seedSnapshots map[string]bool // snapshots that existed before the run
+	failedImage   bool            // an image was made to end CreateFailed (its record must reach SLS)
 	day           int             // simulated day of the last timeline line printed
 
 	mu         sync.Mutex
@@ -317,12 +318,28 @@ func (d *driver) trouble() []step {
 		// Someone launches an instance from web-1's first source image: it is in use and
 		// must survive cleanup long after keepLast would have pruned it.
 		{DayAt(2, 12, 0), "an instance is launched from web-1's day-1 image (that image is now in use)", d.launchFromFirstImage},
+		// An image that ends CreateFailed: its failure event reaches copy-image, which
+		// records it (result failed, in SLS), deletes it and makes the next attempt.
+		{DayAt(3, 1, 0), "web-1's next image will end CreateFailed (copy-image must record it and retry within the slot)", func() error {
+			d.failedImage = true
+			return d.srv.ECS.FailNextImages("cn-hangzhou", "i-hz-web-1", 1)
+		}},
 		{DayAt(4, 0, 0), "EventBridge drops every event today (the 03:30 reconcile must catch up)", func() error {
 			d.srv.Bridge.SetDelivery(eventbridge.Delivery{Drop: 1, Seed: 4})
 			return nil
 		}},
 		{DayAt(5, 0, 0), "EventBridge delivers normally again", func() error {
 			d.srv.Bridge.SetDelivery(eventbridge.Delivery{Seed: 5})
+			return nil
+		}},
+		// Today's cleanup deletes images but none of their snapshots, the state a cleanup
+		// killed between DeleteImage and DeleteSnapshot leaves; day 6's must collect them.
+		{DayAt(5, 3, 59), "every DeleteSnapshot fails during today's cleanup (as if it were killed midway)", func() error {
+			d.srv.Env.Faults.Set("ecs", "DeleteSnapshot", core.FaultRule{FailNext: 1 << 20, ErrorStatus: 500, ErrorCode: "InternalError"})
+			return nil
+		}},
+		{DayAt(5, 5, 0), "DeleteSnapshot works again (the next cleanup must delete what was left)", func() error {
+			d.srv.Env.Faults.Clear()
 			return nil
 		}},
 		{DayAt(5, 10, 0), "a forged image event from another account arrives (must be rejected)", d.forgeEvent},

@@ -146,7 +146,8 @@ func TestRunWithTrouble(t *testing.T) {
 	want := map[key]int{
 		{fnCreate, "timer:daily"}:           days,
 		{fnCopy, "timer:reconcile"}:         days,
-		{fnCopy, "eventbridge:image-ready"}: 2*3 + 0 + (2 + 1) + 2*2,
+		// Day 3: web-1's image fails; its CreateFailed event is delivered too (+1).
+		{fnCopy, "eventbridge:image-ready"}: 2*3 + 1 + 0 + (2 + 1) + 2*2,
 		{fnCleanup, "timer:daily"}:          days,
 		// 00:30, 06:30, 12:30 and 18:30 of days 1..5, and 00:30 of day 6 (the run ends at 06:00).
 		{fnOffsite, "timer:every-6h"}: 4*(days-1) + 1,
@@ -164,11 +165,22 @@ func TestRunWithTrouble(t *testing.T) {
 	// did; what each copy-image invocation did on the days that matter.
 	copies := map[string]int{} // source image/region -> copies started
 	var dropDayReconcile, dupDayCopied, dupDaySkipped, rejected, cleanupDeleted int
+	leftDay5, collectedDay6 := map[string]bool{}, map[string]bool{}
 	for _, inv := range rep.Invocations {
 		r := decode(t, inv)
 		day := dayOf(inv.Start)
 		if r.Cleanup != nil {
 			cleanupDeleted += len(r.Cleanup.Deleted)
+			switch day {
+			case 5:
+				for _, it := range r.Cleanup.SnapshotsLeft {
+					leftDay5[it.Region+"/"+it.Snapshot] = true
+				}
+			case 6:
+				for _, s := range r.Cleanup.SnapshotsDeleted {
+					collectedDay6[s] = true
+				}
+			}
 		}
 		if r.Copy == nil {
 			continue
@@ -212,13 +224,24 @@ func TestRunWithTrouble(t *testing.T) {
 	if rejected != 1 {
 		t.Errorf("%d invocations rejected an event, want 1 (the forged one)", rejected)
 	}
+	// Day 5's cleanup could delete no snapshot; day 6's collects every one it left.
+	if len(leftDay5) == 0 {
+		t.Error("day 5's cleanup left no snapshot: the killed-cleanup trouble did nothing")
+	}
+	for s := range leftDay5 {
+		if !collectedDay6[s] {
+			t.Errorf("snapshot %s left by day 5's cleanup was not collected on day 6 (collected %v)", s, collectedDay6)
+		}
+	}
 
 	// Deletions: keepLast 3 in the sources starts pruning on day 4, one image per
 	// instance per day, except web-1's day-1 image, which is in use from day 2. The
 	// destinations (daily 5 + weekly 2) prune nothing before day 7.
+	// Plus web-1's day-3 image that ended CreateFailed, deleted by copy-image when it made
+	// the next attempt.
 	wantDeleted := 2 + 3 + 3
-	if len(rep.Deleted) != wantDeleted || cleanupDeleted != wantDeleted {
-		t.Errorf("deleted %d images (cleanup reported %d), want %d: %v", len(rep.Deleted), cleanupDeleted, wantDeleted, rep.Deleted)
+	if len(rep.Deleted) != wantDeleted+1 || cleanupDeleted != wantDeleted {
+		t.Errorf("deleted %d images (cleanup reported %d), want %d (+1 failed image): %v", len(rep.Deleted), cleanupDeleted, wantDeleted, rep.Deleted)
 	}
 	for id, region := range rep.Deleted {
 		if region != "cn-hangzhou" && region != "cn-shanghai" {
@@ -261,7 +284,7 @@ func checkSLSRecords(t *testing.T, rep *Report) {
 	for _, inv := range rep.Invocations {
 		requests[inv.RequestID] = true
 	}
-	created, deleted, deleteOK := 0, 0, 0
+	created, deleted, deleteOK, failedImages := 0, 0, 0, 0
 	for _, r := range rep.SLSRecords {
 		if r[obs.KeyFunction] == "" || !requests[r[obs.KeyRequestID]] {
 			t.Errorf("record without a function or a known request id: %v", r)
@@ -269,12 +292,20 @@ func checkSLSRecords(t *testing.T, rep *Report) {
 		switch {
 		case r[obs.KeyAction] == obs.ActionCreateImage && r[obs.KeyResult] == obs.ResultOK:
 			created++
-			if r[obs.KeyFunction] != "create-image" || r[obs.KeyInstance] == "" || r[obs.KeyImage] == "" {
+			// copy-image makes the next attempt of an image whose failure event it got.
+			if r[obs.KeyFunction] != "create-image" && r[obs.KeyFunction] != "copy-image" || r[obs.KeyInstance] == "" || r[obs.KeyImage] == "" {
 				t.Errorf("create record lacks function, instance or image: %v", r)
+			}
+		case r[obs.KeyAction] == "image-failed":
+			failedImages++
+			if r[obs.KeyResult] != obs.ResultFailed || r[obs.KeyInstance] != "i-hz-web-1" {
+				t.Errorf("image-failed record: %v", r)
 			}
 		case r[obs.KeyAction] == obs.ActionDeleteImage:
 			deleted++
-			if r[obs.KeyFunction] != "cleanup" {
+			// Only cleanup deletes by retention; copy-image deletes only a failed image.
+			if r[obs.KeyFunction] != "cleanup" && !(r[obs.KeyFunction] == "copy-image" && strings.Contains(r["reason"], "failed image") ||
+				r[obs.KeyFunction] == "copy-image" && r["snapshot"] != "") {
 				t.Errorf("delete record from %q: %v", r[obs.KeyFunction], r)
 			}
 			if r[obs.KeyResult] == obs.ResultOK && r["snapshot"] == "" {
@@ -282,8 +313,11 @@ func checkSLSRecords(t *testing.T, rep *Report) {
 			}
 		}
 	}
-	if want := 6 * 3; created != want {
-		t.Errorf("%d create/ok records, want %d (one per image started)", created, want)
+	if want := 6*3 + 1; created != want {
+		t.Errorf("%d create/ok records, want %d (one per image started, the retry of the failed one included)", created, want)
+	}
+	if failedImages != 1 {
+		t.Errorf("%d image-failed records in SLS, want 1 (web-1's day-3 image)", failedImages)
 	}
 	if deleted == 0 {
 		t.Error("no delete records")
@@ -310,7 +344,7 @@ func checkOutput(t *testing.T, out string) {
 		"rejected 1 (event forged-0001",
 		"=== DR catalog as read in cn-beijing (oss://demo-dr-catalog-cn-beijing) ===",
 		"=== DR catalog as read in cn-shenzhen",
-		`GetLogs "action: delete and result: ok and not snapshot: *" → 8 records`,
+		`GetLogs "action: delete and result: ok and not snapshot: *" → 9 records`,
 		"invariants: OK",
 	} {
 		if !strings.Contains(out, s) {

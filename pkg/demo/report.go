@@ -266,6 +266,18 @@ func (d *driver) checkSLS(rep *Report) {
 			d.violate("%s (%s, request %s) left no record in SLS %s/%s", inv.Function, inv.Source, inv.RequestID, slsProject, slsLogstore)
 		}
 	}
+	if d.failedImage {
+		// A lost backup must reach the operator: the failed image's record is in SLS.
+		n := 0
+		for _, r := range recs {
+			if r.Contents[obs.KeyAction] == "image-failed" && r.Contents[obs.KeyResult] == "failed" {
+				n++
+			}
+		}
+		if n == 0 {
+			d.violate("an image ended CreateFailed but no action=image-failed result=failed record reached SLS")
+		}
+	}
 	rep.SLSQuery = SampleQuery
 	if len(recs) == 0 {
 		return
