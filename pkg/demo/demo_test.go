@@ -144,8 +144,8 @@ func TestRunWithTrouble(t *testing.T) {
 		counts[key{inv.Function, inv.Source}]++
 	}
 	want := map[key]int{
-		{fnCreate, "timer:daily"}:           days,
-		{fnCopy, "timer:reconcile"}:         days,
+		{fnCreate, "timer:daily"}:   days,
+		{fnCopy, "timer:reconcile"}: days,
 		// Day 3: web-1's image fails; its CreateFailed event is delivered too (+1).
 		{fnCopy, "eventbridge:image-ready"}: 2*3 + 1 + 0 + (2 + 1) + 2*2,
 		{fnCleanup, "timer:daily"}:          days,
