@@ -24,10 +24,8 @@ package ess
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -166,8 +164,6 @@ var actions = map[string]handler{
 	"DeleteScalingConfiguration":    (*Service).deleteScalingConfiguration,
 }
 
-const maxBody = 1 << 20
-
 // ServeHTTP serves one RPC call.
 func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := core.NewRequestID()
@@ -190,30 +186,11 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
 		return nil, errf(400, "UnsupportedHTTPMethod", "The HTTP method %s is not supported.", r.Method)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil || len(body) > maxBody {
-		return nil, errf(400, "InvalidParameter", "The request body could not be read or exceeds %d bytes.", maxBody)
+	rc, perr := ecs.ParseRPC(s.env, r) // ECS's gateway: same encoding, signatures, credentials
+	if perr != nil {
+		return nil, &apiError{Status: perr.Status, Code: perr.Code, Message: perr.Message}
 	}
-	query, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, errf(400, "InvalidParameter", "The query string is malformed: %v.", err)
-	}
-	params := url.Values{}
-	maps.Copy(params, query)
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" && len(body) > 0 {
-		form, err := url.ParseQuery(string(body))
-		if err != nil {
-			return nil, errf(400, "InvalidParameter", "The form body is malformed: %v.", err)
-		}
-		maps.Copy(params, form)
-	}
-	q := &request{params: params, reqID: reqID, action: params.Get("Action")}
-	if h := r.Header.Get("x-acs-action"); h != "" && q.action == "" {
-		q.action = h
-	}
-	if q.action == "" {
-		return nil, missing("Action")
-	}
+	q := &request{params: rc.Params, reqID: reqID, action: rc.Action, account: rc.Account}
 	// Faults first, as a throttling gateway answers before any work.
 	f := s.env.Faults.Check("ess", q.action)
 	if f.Latency > 0 { // simulated time, like ECS
@@ -237,16 +214,17 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 		}
 		return nil, errf(status, code, "The request has failed due to a temporary failure of the server.")
 	}
-	account, gerr := s.ecs.Authenticate(r, params, query, body)
-	if gerr != nil {
-		return nil, &apiError{Status: gerr.Status, Code: gerr.Code, Message: gerr.Message}
+	if se := rc.SignatureErr; se != nil {
+		if s.env.StrictSignatures {
+			return nil, &apiError{Status: se.Status, Code: se.Code, Message: se.Message}
+		}
+		s.env.Log.Warn("ess: signature check failed, serving anyway (StrictSignatures off)", "action", q.action, "code", se.Code)
 	}
-	q.account = account
 	h, ok := actions[q.action]
 	if !ok {
 		return nil, errf(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method: %s.", q.action)
 	}
-	q.region = params.Get("RegionId")
+	q.region = q.get("RegionId")
 	if q.region == "" {
 		return nil, missing("RegionId")
 	}
