@@ -28,6 +28,10 @@ type ImageUse struct {
 //
 // ImageUses returns every use in region, or an error when any kind of user could not be
 // listed completely: callers must then treat every image of the region as possibly in use.
+// A scaling group that launches from a launch template (not a scaling configuration) is
+// covered by that template's versions; every version counts, not only the default, since
+// any of them can be launched by number. Scaling configurations count whatever their
+// LifecycleState (an Inactive one can be made Active again).
 type ImageUsers interface {
 	ImageUses(ctx context.Context, region string) ([]ImageUse, error)
 }
