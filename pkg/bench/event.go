@@ -103,7 +103,8 @@ func RunEventCost(n int, lim Limits) (EventCost, error) {
 	}
 	store := &countingStore{Store: raw}
 	cat := &catalogs{store: store, pol: pol}
-	api, _, err := f.api(pol, clock, 0) // the emulator sleeps the latency (sequential run)
+	// The emulator sleeps the latency here (a manual clock, no virtual-time driver).
+	api, err := f.api(pol, clock, 0, ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), clock.Now, clock.Sleep), nil)
 	if err != nil {
 		return res, err
 	}

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/backup"
@@ -70,6 +71,35 @@ type fleet struct {
 	v     *vclock // nil: not on virtual time
 	mu    sync.Mutex
 	calls []call
+	copiesOK atomic.Int64 // accepted CopyImage calls
+}
+
+// counter counts the requests one adapter sent, by action (throttled ones included).
+type counter struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *counter) add(action string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int{}
+	}
+	c.m[action]++
+}
+
+func (c *counter) get() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
 }
 
 var benchStart = time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC) // 02:00 Asia/Shanghai
@@ -146,6 +176,9 @@ func (f *fleet) count(next http.Handler) http.Handler {
 		if c.action == "CopyImage" {
 			c.imageID = get("ImageId")
 		}
+		if c.action == "CopyImage" && c.status == 200 {
+			f.copiesOK.Add(1)
+		}
 		f.mu.Lock()
 		f.calls = append(f.calls, c)
 		f.mu.Unlock()
@@ -187,18 +220,15 @@ type clk interface {
 
 // api is the SDK adapter on the fleet, paced like the functions are (app.Handler), with
 // the emulated latency slept on c before each request.
-func (f *fleet) api(pol *policy.Policy, c clk, latency time.Duration) (ecsx.API, *ecsx.Limiter, error) {
-	lim := ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), c.Now, c.Sleep)
+func (f *fleet) api(pol *policy.Policy, c clk, latency time.Duration, lim *ecsx.Limiter, n *counter) (ecsx.API, error) {
 	pace := func(ctx context.Context, region, action string) error {
-		if err := lim.Wait(ctx, region, action); err != nil {
-			return err
-		}
-		return c.Sleep(ctx, latency)
+		n.add(action)
+		return c.Sleep(ctx, max(lim.Reserve(region, action), 0)+latency) // one wait: pacing, then latency
 	}
 	api, err := ecsx.NewSDK(ecsx.SDKConfig{Endpoint: strings.TrimPrefix(f.srv.URL, "http://"), Scheme: "HTTP",
 		Credentials: func() (string, string, string) { return core.DefaultAccessKeyID, core.DefaultAccessKeySecret, "" },
 		Pace:        pace, Timeout: time.Minute})
-	return api, lim, err
+	return api, err
 }
 
 // benchPolicy protects every instance of the fleet, copies to both DR regions.

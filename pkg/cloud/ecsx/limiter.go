@@ -109,9 +109,19 @@ func NewLimiter(limits Limits, now func() time.Time, sleep func(ctx context.Cont
 // Wait blocks until a call of action in region may start, or ctx ends. A reservation is
 // taken before sleeping, so concurrent callers queue in order.
 func (l *Limiter) Wait(ctx context.Context, region, action string) error {
+	d := l.Reserve(region, action)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	return l.sleep(ctx, d)
+}
+
+// Reserve takes the next start of a call of action in region and returns how long to wait
+// for it (≤ 0: now). The caller must wait that long before the call.
+func (l *Limiter) Reserve(region, action string) time.Duration {
 	rate := l.limits.Rate(action)
 	if rate <= 0 {
-		return ctx.Err()
+		return 0
 	}
 	l.mu.Lock()
 	k := region + "/" + action
@@ -128,12 +138,11 @@ func (l *Limiter) Wait(ctx context.Context, region, action string) error {
 	b.next = start.Add(b.interval)
 	l.mu.Unlock()
 	d := start.Sub(now)
-	if d <= 0 {
-		return ctx.Err()
+	if d > 0 {
+		l.waits.Add(1)
+		l.waited.Add(int64(d))
 	}
-	l.waits.Add(1)
-	l.waited.Add(int64(d))
-	return l.sleep(ctx, d)
+	return d
 }
 
 // Stats reports how many calls waited and for how long in total.
