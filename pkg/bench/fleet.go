@@ -64,13 +64,13 @@ type call struct {
 
 // fleet is one emulated account with n protected instances spread over the source regions.
 type fleet struct {
-	env   *core.Env
-	svc   *ecs.Service
-	srv   *httptest.Server
-	n     int
-	v     *vclock // nil: not on virtual time
-	mu    sync.Mutex
-	calls []call
+	env      *core.Env
+	svc      *ecs.Service
+	srv      *httptest.Server
+	n        int
+	v        *vclock // nil: not on virtual time
+	mu       sync.Mutex
+	calls    []call
 	copiesOK atomic.Int64 // accepted CopyImage calls
 }
 
