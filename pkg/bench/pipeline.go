@@ -129,7 +129,8 @@ func RunPipeline(cfg PipelineConfig) (PipelineResult, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sem := make(chan struct{}, 64)
+		// No cap on concurrent invocations (FC scales out), and none is needed for virtual
+		// time: a dispatcher blocked on a cap with events queued would look busy forever.
 		var inv sync.WaitGroup
 		defer inv.Wait()
 		for {
@@ -138,10 +139,9 @@ func RunPipeline(cfg PipelineConfig) (PipelineResult, error) {
 				return
 			case ev := <-queue:
 				v.pending.Add(-1)
-				sem <- struct{}{}
 				inv.Add(1)
 				go func() {
-					defer func() { <-sem; inv.Done() }()
+					defer inv.Done()
 					sum, _ := deps(api, pol, clock, ev.Time, nil).HandleEvents(bg, []events.ImageEvent{ev})
 					fail(len(sum.Failed))
 				}()
