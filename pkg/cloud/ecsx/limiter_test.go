@@ -31,14 +31,21 @@ func (c *simClock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-// Concurrent callers of one (region, action) start at least 1/rate apart on the clock;
-// other regions and actions have buckets of their own.
+// Concurrent callers of one (region, action) get starts at least 1/rate apart; other
+// regions and actions have buckets of their own. The clock stands still, so every start
+// is exactly now + the reserved wait.
 func TestLimiterPacesPerRegionAndAction(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
 	clk := &simClock{now: t0}
-	l := NewLimiter(Limits{ActionCreateImage: 20}, clk.Now, clk.Sleep)
 	var mu sync.Mutex
+	var slept time.Duration
+	l := NewLimiter(Limits{ActionCreateImage: 20}, clk.Now, func(_ context.Context, d time.Duration) error {
+		mu.Lock()
+		slept += d
+		mu.Unlock()
+		return nil
+	})
 	starts := map[string][]time.Time{}
 	var wg sync.WaitGroup
 	for _, region := range []string{"cn-hangzhou", "cn-shanghai"} {
@@ -47,12 +54,9 @@ func TestLimiterPacesPerRegionAndAction(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range 25 {
-					if err := l.Wait(context.Background(), region, ActionCreateImage); err != nil {
-						t.Error(err)
-						return
-					}
+					d := l.Reserve(region, ActionCreateImage)
 					mu.Lock()
-					starts[region] = append(starts[region], clk.Now())
+					starts[region] = append(starts[region], t0.Add(max(d, 0)))
 					mu.Unlock()
 				}
 			}()
@@ -62,6 +66,12 @@ func TestLimiterPacesPerRegionAndAction(t *testing.T) {
 	for region, ts := range starts {
 		if len(ts) != 200 {
 			t.Fatalf("%s: %d calls", region, len(ts))
+		}
+		slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+		for i := 1; i < len(ts); i++ {
+			if gap := ts[i].Sub(ts[i-1]); gap < 50*time.Millisecond {
+				t.Fatalf("%s: starts %v apart, want ≥ 50ms", region, gap)
+			}
 		}
 		// Per calendar second of the service's window, never more than the rate.
 		per := map[int64]int{}
@@ -73,16 +83,20 @@ func TestLimiterPacesPerRegionAndAction(t *testing.T) {
 				t.Errorf("%s: %d calls in second %d, limit 20", region, n, sec)
 			}
 		}
+		if last := ts[len(ts)-1].Sub(t0); last != 199*50*time.Millisecond {
+			t.Errorf("%s: last start after %v, want 9.95s", region, last)
+		}
 	}
-	// 2 × 200 calls at 20/s per region in parallel: the clock moved on by about 10 s per
-	// region's queue (sleeps of both regions share the one manual clock).
-	if waits, waited := l.Stats(); waits == 0 || waited < 19*time.Second {
+	// Wait sleeps the reserved time on the injected sleep.
+	if err := l.Wait(context.Background(), "cn-hangzhou", ActionCreateImage); err != nil || slept != 10*time.Second {
+		t.Errorf("Wait slept %v (%v), want 10s", slept, err)
+	}
+	if waits, waited := l.Stats(); waits != 399 || waited < 19*time.Second {
 		t.Errorf("waits %d, waited %v", waits, waited)
 	}
 	// Another action is not held up by CreateImage's queue.
-	before := clk.Now()
-	if err := l.Wait(context.Background(), "cn-hangzhou", ActionDescribeImages); err != nil || !clk.Now().Equal(before) {
-		t.Errorf("DescribeImages waited %v (%v)", clk.Now().Sub(before), err)
+	if d := l.Reserve("cn-hangzhou", ActionDescribeImages); d != 0 {
+		t.Errorf("DescribeImages would wait %v", d)
 	}
 }
 
