@@ -22,6 +22,9 @@ const (
 	CreateImage Function = "create-image"
 	CopyImage   Function = "copy-image" // image events; timer events mean "reconcile"
 	Cleanup     Function = "cleanup"
+	// DRDrill runs the scheduled DR drill ({"action":"drill"}) and the RPO monitor
+	// ({"action":"rpo"}) on timers (drill.go).
+	DRDrill Function = "dr-drill"
 )
 
 // Environment variables a function reads (set in s.yaml). Endpoints are empty in

@@ -20,6 +20,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/offsite"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 	"github.com/ecsdr/ecs-image-dr/pkg/redact"
+	"github.com/ecsdr/ecs-image-dr/pkg/restore"
 )
 
 // Credentials are the invocation's role credentials (STS).
@@ -46,9 +47,11 @@ type Result struct {
 	Cleanup *backup.CleanupSummary `json:"cleanup,omitempty"`
 	Offsite *offsite.Summary       `json:"offsite,omitempty"`
 	// Remaining: work not started before the soft deadline, by kind (the next run does it).
-	Remaining map[string]int `json:"remaining,omitempty"`
-	Policy    string         `json:"policy,omitempty"`
-	DryRun    bool           `json:"dryRun,omitempty"`
+	Remaining map[string]int       `json:"remaining,omitempty"`
+	Policy    string               `json:"policy,omitempty"`
+	DryRun    bool                 `json:"dryRun,omitempty"`
+	Drill     *restore.StepSummary `json:"drill,omitempty"`
+	RPO       *RPOSummary          `json:"rpo,omitempty"`
 }
 
 // Handler serves one function. Configuration is read once (cold start); clients are built
@@ -277,6 +280,8 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		sum, err := deps.Cleanup(ctx)
 		res.Cleanup = &sum
 		return res, err
+	case h.fn == DRDrill:
+		return h.drill(ctx, res, deps, timer, inv.RequestID, store)
 	}
 	return res, fmt.Errorf("unknown function %q", h.fn)
 }

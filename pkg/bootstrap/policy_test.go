@@ -51,11 +51,13 @@ var codeActions = map[string][]string{
 	"ecsx.ImageUses":         {"ecs:DescribeLaunchTemplates", "ecs:DescribeLaunchTemplateVersions", "ess:DescribeScalingConfigurations"},
 	"ecsx.DescribeDisks":     {"ecs:DescribeDisks"},
 	"ecsx.DescribeRAMRoles":  {"ecs:DescribeInstanceRamRole"},
-	// The rest of ecsx.Compute serves restores and drills (pkg/restore), which run with an
-	// operator's credentials, not the functions' role: nothing to grant.
-	"ecsx.RunInstance": nil, "ecsx.DeleteInstance": nil, "ecsx.DescribeVSwitches": nil,
-	"ecsx.DescribeSecurityGroups": nil, "ecsx.AvailableTypes": nil, "ecsx.DescribeInstanceTypes": nil,
-	"ecsx.RunCommand": nil, "ecsx.DescribeInvocation": nil,
+	// The rest of ecsx.Compute serves restores and drills (pkg/restore): drctl runs them with
+	// an operator's credentials, the dr-drill function with the role.
+	"ecsx.RunInstance": {"ecs:RunInstances"}, "ecsx.DeleteInstance": {"ecs:DeleteInstance"},
+	"ecsx.DescribeVSwitches": {"ecs:DescribeVSwitches"}, "ecsx.DescribeSecurityGroups": {"ecs:DescribeSecurityGroups"},
+	"ecsx.AvailableTypes": {"ecs:DescribeAvailableResource"}, "ecsx.DescribeInstanceTypes": {"ecs:DescribeInstanceTypes"},
+	"ecsx.RunCommand": {"ecs:RunCommand"}, "ecsx.DescribeInvocation": {"ecs:DescribeInvocationResults"},
+	"ecsx.TagInstance":  {"ecs:TagResources"}, // drill instances (state tags)
 	"offsite.Instances": {"rds:DescribeDBInstances"},
 	"offsite.Backups":   {"rds:DescribeBackups"},
 	"offsite.LogFiles":  {"rds:DescribeBinlogFiles"},

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -90,6 +91,8 @@ type Report struct {
 	Wall         time.Duration
 	// Databases: the DB entries of the DR catalog, each read back and verified (offsite.go).
 	Databases []DatabaseCheck
+	// Finale is the operator's drill, restore and drctl status at the end (restore.go).
+	Finale string
 }
 
 // RegionCatalog is one destination's DR catalog.
@@ -144,6 +147,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	// An image the operator made by hand: cleanup must never touch it.
 	seed.Images = append(seed.Images, ecs.ImageSeed{ID: manualImage, Region: "cn-hangzhou", Name: "golden-manual",
 		OwnerAlias: "self", SizeGiB: 40, OSType: "linux"})
+	seedRestore(&seed)
 	srv, err := localcloud.New(localcloud.Options{
 		Clock: clock, Seed: &seed,
 		FunctionOutput: fc.Options{Stdout: o.FunctionLog, CredentialTTL: 72 * time.Hour},
@@ -161,6 +165,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := d.provision(); err != nil {
 		return nil, err
 	}
+	if err := d.networks(); err != nil {
+		return nil, err
+	}
 	env := map[string]string{
 		"DR_POLICY":       demoPolicy,
 		"DR_ECS_ENDPOINT": srv.Addr(),
@@ -171,6 +178,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		"DR_SLS_PROJECT":  slsProject,
 		"DR_SLS_LOGSTORE": slsLogstore,
 	}
+	maps.Copy(env, restoreEnv)
 	proj, err := sconfig.Load(o.SFile, env, map[string]string{"AccountID": core.DefaultAccountID})
 	if err != nil {
 		return nil, err
@@ -237,6 +245,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	stopped := clock.Now() // before the report, whose reads take wall time
 	rep := d.report(ctx)
 	rep.End = stopped
+	d.mu.Lock()
+	seenViolations := len(d.violations)
+	d.mu.Unlock()
+	rep.Finale = d.finale(ctx, clock) // after End: the operator's drill and restore follow the run
+	d.mu.Lock()
+	rep.Violations = append(rep.Violations, d.violations[seenViolations:]...)
+	d.mu.Unlock()
 	rep.Wall = time.Since(wall)
 	return rep, nil
 }
@@ -567,6 +582,9 @@ func summarize(inv fc.Invocation) string {
 	var r result
 	if err := json.Unmarshal(inv.Response, &r); err != nil {
 		return "unreadable result: " + err.Error()
+	}
+	if s, ok := summarizeRestore(r); ok {
+		return s
 	}
 	switch {
 	case r.Note != "":

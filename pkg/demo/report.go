@@ -349,6 +349,7 @@ func (r *Report) Print(w io.Writer) {
 			failed++
 		}
 	}
+	fmt.Fprint(w, r.Finale) // the operator's drill, restore and drctl status (restore.go)
 	fmt.Fprintf(w, "\n=== summary ===\n")
 	fmt.Fprintf(w, "invocations: %d ok, %d not ok (retried by FC); images deleted: %d; wall time %s\n",
 		ok, failed, len(r.Deleted), r.Wall.Round(time.Millisecond))

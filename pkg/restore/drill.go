@@ -151,6 +151,12 @@ func (d Deps) drillInstances(ctx context.Context, region string) ([]ecsx.Instanc
 // refuses to delete Pending and Starting instances), then force-deletes it. An instance
 // already gone is torn down.
 func (d Deps) teardown(ctx context.Context, region, id string) error {
+	return d.deleteDrill(ctx, region, id, true)
+}
+
+// deleteDrill is teardown; with wait false a booting instance is left for a later run
+// (the dr-drill step never waits).
+func (d Deps) deleteDrill(ctx context.Context, region, id string, wait bool) error {
 	for {
 		err := d.Compute.DeleteInstance(ctx, region, id, true)
 		switch {
@@ -158,6 +164,8 @@ func (d Deps) teardown(ctx context.Context, region, id string) error {
 			return nil
 		case ecsx.Code(err) != "IncorrectInstanceStatus":
 			return fmt.Errorf("delete %s: %w", id, err)
+		case !wait:
+			return fmt.Errorf("delete %s: still booting, a later run deletes it: %w", id, err)
 		}
 		if serr := d.Sleep(ctx, d.Poll); serr != nil {
 			return fmt.Errorf("delete %s: still booting when the teardown budget ended: %w", id, err)
@@ -210,14 +218,6 @@ func (d Deps) GC(ctx context.Context) (GCResult, error) {
 	return res, errors.Join(errs...)
 }
 
-// RunSummary is one scheduled drill run.
-type RunSummary struct {
-	Region  string        `json:"region"`
-	GC      GCResult      `json:"gc"`
-	Drills  []DrillResult `json:"drills"`
-	Skipped []string      `json:"skipped,omitempty"` // why no (more) drill ran
-}
-
 // Due orders the drill candidates: never drilled first, then the oldest last drill;
 // instances drilled within interval are left out.
 func Due(cands []string, last map[string]catalog.DrillRecord, region string, interval time.Duration, now time.Time) []string {
@@ -242,68 +242,4 @@ func Due(cands []string, last map[string]catalog.DrillRecord, region string, int
 		return strings.Compare(a, b)
 	})
 	return due
-}
-
-// RunScheduled is the dr-drill timer: garbage-collect leftover drill instances, then drill
-// the instances that are due (a rotating sample: never drilled first, then the oldest
-// drill), at most drill.perRun and never more than drill.maxConcurrent alive.
-func (d Deps) RunScheduled(ctx context.Context, runID string) (RunSummary, error) {
-	d, err := d.withDefaults()
-	if err != nil {
-		return RunSummary{}, err
-	}
-	dr := d.Policy.Drill
-	if dr == nil {
-		return RunSummary{}, fmt.Errorf("drill: policy %s has no drill section", d.Policy.Name)
-	}
-	region := d.Policy.DrillRegion()
-	sum := RunSummary{Region: region}
-	gc, gcErr := d.GC(ctx)
-	sum.GC = gc
-	if gcErr != nil {
-		d.Log.Error("drill gc incomplete", "action", "drill-gc", "result", "failed", "error", gcErr)
-	}
-	cands := slices.Clone(dr.Instances)
-	if len(cands) == 0 {
-		if d.Catalog == nil {
-			return sum, errors.New("drill: no drill.instanceIds and no catalog to find protected instances")
-		}
-		idx, err := d.Catalog.Index(ctx, region)
-		if err != nil {
-			return sum, fmt.Errorf("drill: catalog of %s: %w", region, err)
-		}
-		for _, e := range idx {
-			if e.Region == region && !slices.Contains(cands, e.InstanceID) {
-				cands = append(cands, e.InstanceID)
-			}
-		}
-	}
-	var last map[string]catalog.DrillRecord
-	if d.Catalog != nil {
-		if last, err = d.Catalog.Drills(ctx, region); err != nil && len(last) == 0 {
-			d.Log.Warn("drill records unreadable: every candidate counts as never drilled", "error", err)
-		}
-	}
-	due := Due(cands, last, region, dr.IntervalOrDefault(), d.Now())
-	if len(due) == 0 {
-		sum.Skipped = append(sum.Skipped, fmt.Sprintf("no instance is due (every candidate was drilled within %s)", dr.IntervalOrDefault()))
-	}
-	for i, id := range due {
-		if i >= dr.PerRunOrDefault() {
-			sum.Skipped = append(sum.Skipped, fmt.Sprintf("%d more due instances wait for the next run (drill.perRun %d)", len(due)-i, dr.PerRunOrDefault()))
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			sum.Skipped = append(sum.Skipped, "run ended: "+err.Error())
-			break
-		}
-		res, err := d.Drill(ctx, id, fmt.Sprintf("%s-%d", runID, i))
-		if err != nil {
-			// Not attempted (the cap is reached): stop, the next run continues.
-			sum.Skipped = append(sum.Skipped, err.Error())
-			break
-		}
-		sum.Drills = append(sum.Drills, res)
-	}
-	return sum, nil
 }

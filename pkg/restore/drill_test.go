@@ -85,40 +85,104 @@ func TestInterruptedDrillLeavesNothing(t *testing.T) {
 	}
 }
 
-// A drill run killed before its teardown leaves an instance; the next scheduled run
-// removes it once expired (and not before: a drill may still be running), then drills
-// the instance that is due.
-func TestScheduledRunCollectsLeftoversAndRotates(t *testing.T) {
+// The dr-drill function is a reconcile loop: each run moves every drill one step on the
+// simulated clock; a leftover of a killed interactive drill is kept while it may still be
+// running and removed once expired.
+func TestScheduledDrillSteps(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
 	ctx := context.Background()
-	id := w.launchDrillLeftover(t, "i-hz-db-1")
+	leftover := w.launchDrillLeftover(t, "i-hz-db-1")
 
-	sum, err := w.deps.RunScheduled(ctx, "run-1")
-	if err != nil {
-		t.Fatal(err)
+	step := func(name string, startNew bool) restore.StepSummary {
+		t.Helper()
+		sum, err := w.deps.Step(ctx, name, startNew)
+		if err != nil || len(sum.Failed) > 0 {
+			t.Fatalf("%s: %+v %v", name, sum, err)
+		}
+		return sum
 	}
-	if len(sum.GC.Kept) != 1 || sum.GC.Kept[0] != id {
-		t.Fatalf("an unexpired drill instance must be kept: %+v", sum.GC)
+	sum := step("run-1", true)
+	// db-1 was drilled (the killed drill recorded its failure): web-1, never drilled, starts.
+	if len(sum.Started) != 1 || sum.Started[0] != "i-hz-web-1" || len(sum.InProgress) != 1 || sum.InProgress[0] != leftover {
+		t.Fatalf("run-1 %+v", sum)
 	}
-	// db-1 was drilled (the killed drill recorded its failure): web-1, never drilled,
-	// comes first; 1 leftover + 1 new stays within maxConcurrent 2.
-	if len(sum.Drills) != 1 || sum.Drills[0].InstanceID != "i-hz-web-1" || !sum.Drills[0].Verified {
-		t.Fatalf("drills %+v skipped %v", sum.Drills, sum.Skipped)
+	launched := w.clock.Now()
+	w.clock.Advance(30 * time.Second)
+	if sum := step("run-2", true); len(sum.InProgress) != 2 || len(sum.Started) != 0 || len(sum.Finished) != 0 {
+		t.Fatalf("run-2 (booting, nothing new due) %+v", sum)
 	}
-	w.clock.Advance(2 * time.Hour)
-	sum, err = w.deps.RunScheduled(ctx, "run-2")
-	if err != nil {
-		t.Fatal(err)
+	w.clock.Advance(60 * time.Second)
+	step("run-3", false) // Running: the health command starts
+	w.clock.Advance(10 * time.Second)
+	sum = step("run-4", false)
+	if len(sum.Finished) != 1 || !sum.Finished[0].Verified || !sum.Finished[0].TornDown || sum.Finished[0].Health != "ok" {
+		t.Fatalf("run-4 %+v", sum)
 	}
-	if len(sum.GC.Removed) != 1 || sum.GC.Removed[0] != id {
-		t.Fatalf("the expired leftover must be removed: %+v", sum.GC)
+	// RTO: boot 60s (StartTime − launch) + the 10s health command; not the 100s the
+	// loop took to see it all.
+	if got := sum.Finished[0].RTO; got != 70*time.Second || w.clock.Now().Sub(launched) != 100*time.Second {
+		t.Fatalf("rto %s", got)
 	}
-	if len(sum.Drills) != 0 || len(sum.Skipped) != 1 || !strings.Contains(sum.Skipped[0], "no instance is due") {
-		t.Fatalf("nothing is due within the interval: %+v", sum)
+	recs, err := w.deps.Catalog.Drills(ctx, "cn-beijing")
+	if err != nil || !recs["i-hz-web-1/cn-beijing"].Verified || recs["i-hz-web-1/cn-beijing"].RTOSeconds != 70 {
+		t.Fatalf("records %+v %v", recs, err)
+	}
+	w.clock.Advance(time.Hour)
+	sum = step("run-5", true)
+	if len(sum.Started) != 0 || len(sum.Skipped) != 1 || !strings.Contains(sum.Skipped[0], "no instance is due") {
+		t.Fatalf("run-5 %+v", sum)
 	}
 	if left := w.drillInstances(); len(left) != 0 {
-		t.Fatalf("drill instances left: %v", left)
+		t.Fatalf("drill instances left after expiry: %v", left)
+	}
+}
+
+func TestScheduledDrillFailures(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil)
+	ctx := context.Background()
+	d := w.deps
+	pol := *w.pol
+	dr := *pol.Drill
+	dr.PerRun = 2
+	pol.Drill = &dr
+	d.Policy = &pol
+	if sum, err := d.Step(ctx, "f-1", true); err != nil || len(sum.Started) != 2 {
+		t.Fatalf("start: %+v %v", sum, err)
+	}
+	w.clock.Advance(time.Minute)
+	// web-1's drill instance stops (someone stopped it); db-1's health command fails.
+	for id, in := range w.instances("cn-beijing") {
+		if in.Tags[restore.TagRestoredFrom] == "i-hz-web-1" {
+			if err := w.srv.ECS.SetInstanceStatus("cn-beijing", id, "Stopped"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := d.Step(ctx, "f-2", false); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(10 * time.Second)
+	sum, err := d.Step(ctx, "f-3", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, f := range sum.Finished {
+		reasons = append(reasons, f.InstanceID+": "+f.Reason)
+	}
+	all := strings.Join(reasons, "\n")
+	if !strings.Contains(all, "exit code 7") || len(w.drillInstances()) != 0 {
+		t.Fatalf("finished %v; left %v", reasons, w.drillInstances())
+	}
+	recs, _ := d.Catalog.Drills(ctx, "cn-beijing")
+	if recs["i-hz-web-1/cn-beijing"].Verified || recs["i-hz-db-1/cn-beijing"].Verified ||
+		!strings.Contains(recs["i-hz-web-1/cn-beijing"].Reason, "Stopped instead of Running") {
+		t.Fatalf("records %+v", recs)
+	}
+	if n := strings.Count(w.log.String(), `"action":"drill","result":"failed"`); n != 2 {
+		t.Fatalf("%d failed drill records, want 2", n)
 	}
 }
 

@@ -35,6 +35,11 @@ const (
 	TagRestoreImage = "ecs-dr:restore-image" // image the instance was launched from
 	TagDrill        = "ecs-dr:drill"         // drill run id: the instance is a drill instance
 	TagExpires      = "ecs-dr:expires"       // drill instances: RFC 3339 time after which GC removes it
+	// Scheduled drills (reconcile.go) keep their state on the drill instance.
+	TagDrillMode    = "ecs-dr:drill-mode"    // "scheduled" (dr-drill) or "interactive" (drctl)
+	TagDrillStarted = "ecs-dr:drill-started" // RFC 3339 (ns) launch time: the RTO's start
+	TagDataTime     = "ecs-dr:data-time"     // RFC 3339 data time of the image
+	TagDrillInvoke  = "ecs-dr:drill-invoke"  // Cloud Assistant invoke id of the health command
 )
 
 // Catalog is the DR catalog of a policy as the restore side reads and writes it, per DR
@@ -110,7 +115,8 @@ type Request struct {
 	// BootTimeout bounds the wait for Running (default 15m).
 	BootTimeout time.Duration
 
-	drill *policy.Drill // set by Drill: isolated network, allowed types, tags
+	drill     *policy.Drill // set by Drill: isolated network, allowed types, tags
+	scheduled bool          // a dr-drill run (reconcile.go), not an interactive drill
 }
 
 // Result is what a restore did.
@@ -435,13 +441,22 @@ func Closest(want string, cpu int, memGiB float64, types []ecsx.InstanceType, us
 func (d Deps) instanceTags(p *Plan) map[string]string {
 	own := map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: d.Policy.Name,
 		TagRestoredFrom: p.InstanceID, TagRestoreImage: p.Image.ID}
+	limit := 20
 	if p.drill != nil {
+		now := d.Now().UTC()
 		own[TagDrill] = p.RunID
-		own[TagExpires] = d.Now().Add(p.BootTimeout + p.HealthTimeout + 15*time.Minute).UTC().Format(time.RFC3339)
+		own[TagExpires] = now.Add(p.BootTimeout + p.HealthTimeout + 15*time.Minute).Format(time.RFC3339)
+		own[TagDrillStarted] = now.Format(time.RFC3339Nano)
+		own[TagDataTime] = p.DataTime.UTC().Format(time.RFC3339)
+		own[TagDrillMode] = "interactive"
+		if p.scheduled {
+			own[TagDrillMode] = "scheduled"
+		}
+		limit = 19 // room for TagDrillInvoke
 	}
 	out := maps.Clone(own)
 	for _, k := range slices.Sorted(maps.Keys(p.Spec.Tags)) {
-		if len(out) >= 20 {
+		if len(out) >= limit {
 			p.Dropped = append(p.Dropped, k)
 			continue
 		}
@@ -502,25 +517,9 @@ func (d Deps) launch(ctx context.Context, p *Plan, start time.Time) (Result, err
 	if p.TypeNote != "" {
 		d.Progress("instance type: " + p.TypeNote)
 	}
-	var data []ecsx.Disk
-	sysCat, sysGiB := "", 0
-	for _, dk := range p.Spec.Disks {
-		if dk.Type == "system" {
-			sysCat, sysGiB = dk.Category, dk.SizeGiB
-			continue
-		}
-		data = append(data, ecsx.Disk{Device: dk.Device, Category: dk.Category})
-	}
-	name := cmpOr(p.Spec.InstanceName, p.InstanceID) + "-dr"
-	if p.drill != nil {
-		name = cmpOr(p.Spec.InstanceName, p.InstanceID) + "-drill"
-	}
-	id, err := d.Compute.RunInstance(ctx, p.Region, ecsx.RunInstanceInput{ImageID: p.Image.ID, InstanceType: p.InstanceType,
-		VSwitchID: p.VSwitchID, PrivateIP: p.PrivateIP, SecurityGroupIDs: p.Groups, Name: name, HostName: p.Spec.HostName,
-		KeyPairName: p.Spec.KeyPairName, RAMRole: p.Spec.RAMRole, SystemDiskCategory: sysCat, SystemDiskGiB: sysGiB,
-		DataDisks: data, Tags: p.Tags, ClientToken: clientToken(p)})
+	id, err := d.startInstance(ctx, p)
 	if err != nil {
-		return res, d.launchError(ctx, p, err)
+		return res, err
 	}
 	res.NewInstance = id
 	d.Progress(fmt.Sprintf("launched %s from %s (%s, %s, %s)", id, p.Image.ID, p.InstanceType, p.VSwitchID, p.Zone))
@@ -540,6 +539,31 @@ func (d Deps) launch(ctx context.Context, p *Plan, start time.Time) (Result, err
 	}
 	res.RTO, res.Verified = d.Now().Sub(start), true
 	return res, nil
+}
+
+// startInstance sends RunInstances for the plan.
+func (d Deps) startInstance(ctx context.Context, p *Plan) (string, error) {
+	var data []ecsx.Disk
+	sysCat, sysGiB := "", 0
+	for _, dk := range p.Spec.Disks {
+		if dk.Type == "system" {
+			sysCat, sysGiB = dk.Category, dk.SizeGiB
+			continue
+		}
+		data = append(data, ecsx.Disk{Device: dk.Device, Category: dk.Category})
+	}
+	name := cmpOr(p.Spec.InstanceName, p.InstanceID) + "-dr"
+	if p.drill != nil {
+		name = cmpOr(p.Spec.InstanceName, p.InstanceID) + "-drill"
+	}
+	id, err := d.Compute.RunInstance(ctx, p.Region, ecsx.RunInstanceInput{ImageID: p.Image.ID, InstanceType: p.InstanceType,
+		VSwitchID: p.VSwitchID, PrivateIP: p.PrivateIP, SecurityGroupIDs: p.Groups, Name: name, HostName: p.Spec.HostName,
+		KeyPairName: p.Spec.KeyPairName, RAMRole: p.Spec.RAMRole, SystemDiskCategory: sysCat, SystemDiskGiB: sysGiB,
+		DataDisks: data, Tags: p.Tags, ClientToken: clientToken(p)})
+	if err != nil {
+		return "", d.launchError(ctx, p, err)
+	}
+	return id, nil
 }
 
 func cmpDur(a, b time.Duration) time.Duration {

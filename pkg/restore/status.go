@@ -145,7 +145,7 @@ func (d Deps) Status(ctx context.Context) (Status, error) {
 				r := r
 				p.LastDrill = &r
 				if !r.Verified {
-					p.Problems = append(p.Problems, "last drill failed "+r.StartedAt.UTC().Format("2006-01-02 15:04")+": "+firstLine(r.Reason))
+					p.Problems = append(p.Problems, "last drill failed "+r.StartedAt.UTC().Format("2006-01-02 15:04")+" UTC: "+firstLine(r.Reason))
 				}
 			}
 			if p.State != StateOK {

@@ -59,12 +59,12 @@ func TestLoadRepoSYaml(t *testing.T) {
 	for _, f := range p.Functions {
 		resources = append(resources, f.Resource)
 	}
-	if want := []string{"create-image", "copy-image", "cleanup", "rds-offsite"}; !slices.Equal(resources, want) {
+	if want := []string{"create-image", "copy-image", "cleanup", "rds-offsite", "dr-drill"}; !slices.Equal(resources, want) {
 		t.Fatalf("resources = %v, want %v (file order)", resources, want)
 	}
 	wantEnv := []string{"DR_ACCEPTED_EVENT_TYPES", "DR_ECS_ENDPOINT", "DR_ECS_SCHEME", "DR_LOG_LEVEL", "DR_OSS_ENDPOINT",
 		"DR_POLICY", "DR_RDS_ENDPOINT", "DR_SLS_ENDPOINT", "DR_SLS_LOGSTORE", "DR_SLS_PROJECT"}
-	wantRetries := map[string]int{"create-image": 2, "copy-image": 3, "cleanup": 2, "rds-offsite": 2}
+	wantRetries := map[string]int{"create-image": 2, "copy-image": 3, "cleanup": 2, "rds-offsite": 2, "dr-drill": 0}
 	wantTimeout := map[string]time.Duration{"rds-offsite": time.Hour}
 	for _, f := range p.Functions {
 		if f.Name != "ecs-image-dr-"+f.Resource || f.Region != "cn-hangzhou" || f.Runtime != "go1" || f.Handler != "main" ||

@@ -83,7 +83,7 @@ func TestDeployProvisionsFromTheEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fn := range []string{"create-image", "copy-image", "cleanup", "rds-offsite"} {
+	for _, fn := range []string{"create-image", "copy-image", "cleanup", "rds-offsite", "dr-drill"} {
 		if err := os.MkdirAll(filepath.Join(dir, "dist", fn), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -107,11 +107,11 @@ func TestDeployProvisionsFromTheEnvironment(t *testing.T) {
 	if err := deploy(context.Background(), out, srv, filepath.Join(dir, "s.yaml"), env); err != nil {
 		t.Fatalf("deploy: %v\n%s", err, out)
 	}
-	if got := len(srv.FC.Functions()); got != 4 {
-		t.Errorf("%d functions deployed, want 4", got)
+	if got := len(srv.FC.Functions()); got != 5 {
+		t.Errorf("%d functions deployed, want 5", got)
 	}
-	if got := len(srv.Timers.Triggers()); got != 4 {
-		t.Errorf("%d timer triggers, want 4 (create, reconcile, cleanup, rds-offsite)", got)
+	if got := len(srv.Timers.Triggers()); got != 6 {
+		t.Errorf("%d timer triggers, want 6 (create, reconcile, cleanup, rds-offsite, drill, rpo)", got)
 	}
 	spec, ok := srv.FC.Function("ecs-image-dr-create-image")
 	if !ok || spec.Env["DR_ECS_ENDPOINT"] != srv.Addr() || spec.Env["DR_SLS_PROJECT"] != "dr-local" || spec.Env["DR_POLICY"] != string(policyYAML) {

@@ -25,6 +25,8 @@ type InstanceConfig struct {
 	SecurityGroupIDs            []string
 	HostName, KeyPairName       string
 	CPU, MemoryMiB              int
+	// StartedAt is when the instance last became Running (zero while it boots).
+	StartedAt time.Time
 }
 
 func instanceConfig(in ecs.Instance) InstanceConfig {
@@ -32,6 +34,11 @@ func instanceConfig(in ecs.Instance) InstanceConfig {
 		VpcID: in.VpcAttributes.VpcId, VSwitchID: in.VpcAttributes.VSwitchId,
 		SecurityGroupIDs: slices.Clone(in.SecurityGroupIds.SecurityGroupId), HostName: in.HostName, KeyPairName: in.KeyPairName,
 		CPU: in.Cpu, MemoryMiB: in.Memory}
+	if in.StartTime != "" {
+		if t, err := parseTime(in.StartTime); err == nil {
+			c.StartedAt = t
+		}
+	}
 	if ips := in.VpcAttributes.PrivateIpAddress.IpAddress; len(ips) > 0 {
 		c.PrivateIP = ips[0]
 	}
@@ -78,6 +85,9 @@ type Invocation struct {
 	ExitCode             int64
 	Output               string
 	ErrorCode, ErrorInfo string
+	// StartedAt and FinishedAt: when the command started and ended on the instance (zero
+	// while unknown or running).
+	StartedAt, FinishedAt time.Time
 }
 
 // Compute is the restore-side ECS port. Errors follow the API contract (classifiable
@@ -98,6 +108,8 @@ type Compute interface {
 	DescribeInstanceTypes(ctx context.Context, region string) ([]InstanceType, error)
 	RunCommand(ctx context.Context, region, instanceID, script string, timeout time.Duration) (string, error)
 	DescribeInvocation(ctx context.Context, region, invokeID, instanceID string) (Invocation, error)
+	// TagInstance adds tags to an instance (TagResources).
+	TagInstance(ctx context.Context, region, id string, tags map[string]string) error
 }
 
 // NewCompute returns the Compute port over the official SDK (same configuration as NewSDK).
@@ -367,10 +379,37 @@ func (a *sdkAPI) DescribeInvocation(ctx context.Context, region, invokeID, insta
 	r := rs[0]
 	out := Invocation{Status: r.InvocationStatus, ExitCode: r.ExitCode, ErrorCode: r.ErrorCode, ErrorInfo: r.ErrorInfo}
 	out.Finished = r.InvokeRecordStatus == "Finished" || r.InvokeRecordStatus == "Failed" || r.InvokeRecordStatus == "Stopped"
+	if r.StartTime != "" {
+		if t, err := parseTime(r.StartTime); err == nil {
+			out.StartedAt = t
+		}
+	}
+	if r.FinishedTime != "" {
+		if t, err := parseTime(r.FinishedTime); err == nil {
+			out.FinishedAt = t
+		}
+	}
 	if b, err := base64.StdEncoding.DecodeString(r.Output); err == nil {
 		out.Output = string(b)
 	} else {
 		out.Output = r.Output
 	}
 	return out, nil
+}
+
+func (a *sdkAPI) TagInstance(ctx context.Context, region, id string, tags map[string]string) error {
+	const op = "TagResources"
+	if err := checkTags(tags); err != nil {
+		return &Error{Op: op, Resource: id, Region: region, Err: err}
+	}
+	c, release, err := a.prepare(ctx, region)
+	if err != nil {
+		return &Error{Op: op, Resource: id, Region: region, Err: err}
+	}
+	defer release()
+	req := ecs.CreateTagResourcesRequest()
+	req.RegionId, req.ResourceType, req.ResourceId = region, "instance", &[]string{id}
+	req.Tag = sdkTags(tags, func(k, v string) ecs.TagResourcesTag { return ecs.TagResourcesTag{Key: k, Value: v} })
+	_, err = c.TagResources(req)
+	return wrap(op, id, region, err)
 }

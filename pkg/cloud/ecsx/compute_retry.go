@@ -70,3 +70,7 @@ func (w *retryCompute) DescribeInvocation(ctx context.Context, region, invokeID,
 	err = w.r.do(ctx, IsRetryable, func() (e error) { out, e = w.next.DescribeInvocation(ctx, region, invokeID, instanceID); return })
 	return
 }
+
+func (w *retryCompute) TagInstance(ctx context.Context, region, id string, tags map[string]string) error {
+	return w.r.do(ctx, IsRetryable, func() error { return w.next.TagInstance(ctx, region, id, tags) })
+}

@@ -57,6 +57,7 @@ type instanceNetJSON struct {
 	SecurityGroupIds struct {
 		SecurityGroupId []string `json:"SecurityGroupId"`
 	} `json:"SecurityGroupIds"`
+	StartTime           string `json:"StartTime"`
 	HostName            string `json:"HostName"`
 	KeyPairName         string `json:"KeyPairName"`
 	InstanceNetworkType string `json:"InstanceNetworkType"`
@@ -73,6 +74,9 @@ func netJSON(in *Instance) instanceNetJSON {
 	}
 	j.SecurityGroupIds.SecurityGroupId = append([]string{}, in.SecurityGroupIDs...)
 	j.HostName, j.KeyPairName, j.InstanceNetworkType = in.HostName, in.KeyPairName, "vpc"
+	if !in.StartTime.IsZero() && in.Status != "Pending" && in.Status != "Starting" {
+		j.StartTime = apiTime(in.StartTime)
+	}
 	if t := instanceTypeByName(in.InstanceType); t != nil {
 		j.Cpu, j.Memory = t.CPU, t.MemoryGiB*1024
 	}
@@ -353,6 +357,7 @@ func (s *Service) scheduleBootLocked(r *region, id string, now time.Time) {
 			if in := r.instances[id]; in != nil {
 				in.Status = status
 				if status == "Running" {
+					in.StartTime = s.env.Clock.Now()
 					delete(r.compute.launching, id)
 				}
 			}

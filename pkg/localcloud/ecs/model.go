@@ -82,6 +82,8 @@ type Instance struct {
 	Tags         map[string]string
 	Disks        []Disk
 	InstanceNet
+	// StartTime is when the instance last became Running (DescribeInstances StartTime).
+	StartTime time.Time
 }
 
 // Disk is one disk of an instance.

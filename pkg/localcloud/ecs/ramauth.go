@@ -113,6 +113,19 @@ func (s *Service) ramResources(q *request) []core.AuthzResource {
 			out = append(out, core.AuthzResource{ARN: arn(kind, "*")})
 		}
 		return out
+	case "DeleteInstance":
+		return []core.AuthzResource{instance(q.get("InstanceId"))}
+	case "DeleteInstances", "RunCommand": // InstanceId.N
+		var out []core.AuthzResource
+		for i := 1; i <= 100; i++ {
+			if id := q.get(fmt.Sprintf("InstanceId.%d", i)); id != "" {
+				out = append(out, instance(id))
+			}
+		}
+		if len(out) == 0 {
+			out = append(out, core.AuthzResource{ARN: arn("instance", "*")})
+		}
+		return out
 	}
 	// Actions without a mapping here (other helpers' additions) act on the region.
 	return []core.AuthzResource{{ARN: fmt.Sprintf("acs:ecs:%s:%s:*", q.region, q.account)}}

@@ -96,6 +96,7 @@ func newInstance(in InstanceSeed, now time.Time) *instance {
 		InstanceType: in.InstanceType, OSType: in.OSType, ImageID: in.ImageID, LockReason: in.LockReason,
 		FailImages: in.FailImages, CreationTime: now, Tags: maps.Clone(in.Tags), InstanceNet: in.InstanceNet}}
 	out.SecurityGroupIDs = slices.Clone(in.SecurityGroupIDs)
+	out.StartTime = now
 	if out.Tags == nil {
 		out.Tags = map[string]string{}
 	}

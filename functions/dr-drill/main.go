@@ -1,0 +1,19 @@
+// Command dr-drill is the FC 3.0 (go1 runtime) function that runs the scheduled DR drill
+// and the RPO monitor (timer triggers; the payload's action picks one).
+// It only wires configuration, clients and the runtime; the logic lives in pkg/.
+package main
+
+import (
+	"os"
+
+	"github.com/aliyun/fc-runtime-go-sdk/fc"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/app"
+)
+
+func main() {
+	// Configuration comes from the function's environment (s.yaml); credentials come from
+	// the FC context of each invocation (the function's RAM role), never from a file.
+	h := app.New(app.DRDrill, os.Getenv, os.Stdout)
+	fc.Start(h.Handle)
+}
