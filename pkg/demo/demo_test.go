@@ -152,8 +152,8 @@ func TestRunWithTrouble(t *testing.T) {
 		{fnCleanup, "timer:daily"}:          days,
 		// 00:30, 06:30, 12:30 and 18:30 of days 1..5, and 00:30 of day 6 (the run ends at 06:00).
 		{fnOffsite, "timer:every-6h"}: 4*(days-1) + 1,
-		{fnDrill, "timer:drill"}:            6 * days,
-		{fnDrill, "timer:rpo"}:              days,
+		{fnDrill, "timer:drill"}:      6 * days,
+		{fnDrill, "timer:rpo"}:        days,
 	}
 	for k, n := range want {
 		if counts[k] != n {
