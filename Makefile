@@ -3,7 +3,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 DIST      := dist
 
-.PHONY: all build test race lint demo bench chaos localcloud clean
+.PHONY: all build test race lint demo bench chaos offsite-large localcloud clean
 
 all: lint test build
 
@@ -37,6 +37,10 @@ demo: build
 bench:
 	$(GO) run ./scripts/bench -out bench
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## offsite-large: a 4 GiB RDS backup (OFFSITE_LARGE_GIB) copied through rds-offsite with the heap bounded
+offsite-large:
+	$(GO) test -tags large -count=1 -run TestOffsiteMultiGBBoundedMemory -v -timeout 30m ./pkg/app/
 
 ## chaos: 1,000 seeded fault scenarios (5% through the real binaries), invariants checked from the cloud's state
 chaos: build
