@@ -362,9 +362,7 @@ func (r *run) reviveSource(ctx context.Context, region, instance, slot string, c
 			why = "replaced by " + st.live[0].ID
 		}
 		for _, f := range st.failed {
-			if !st.isRecord(f) || len(st.live) > 0 || slot != r.pol.Slot(r.now()) {
-				r.retireFailed(ctx, f, why, c)
-			}
+			r.retireFailed(ctx, f, why, c)
 		}
 		return
 	}

@@ -203,14 +203,16 @@ func TestCleanupLeftoversAreCollectedByTheNextRun(t *testing.T) {
 		cleanupFixture(t, e)
 		ctx, cancel := context.WithCancel(context.Background())
 		e.fake.failIf["DeleteImage"] = func(region, id string) error {
-			cancel() // the invocation dies right after this call is served
+			if id == "m-s1" {
+				cancel() // the invocation dies right after this call is served
+			}
 			return nil
 		}
 		// Like the SDK adapter, a call on a dead context does not reach the cloud.
 		e.fake.failIf["DeleteSnapshot"] = func(string, string) error { return ctx.Err() }
 		_, _ = e.deps().Cleanup(ctx)
 		if _, ok := e.fake.image(src, "m-s1"); ok {
-			t.Skip("the kill came before m-s1's deletion; nothing to collect")
+			t.Fatal("setup: m-s1 should have been deleted before the kill")
 		}
 		if !e.fake.hasSnapshot(src, "s-s1a") {
 			t.Fatalf("setup: the killed run should have left s-s1a")
@@ -528,3 +530,28 @@ func (*net408) Error() string {
 }
 func (*net408) Timeout() bool   { return true }
 func (*net408) Temporary() bool { return true }
+
+// CopyImage answers InvalidImageName.Duplicated for a copy ECS made although the answer to
+// an earlier call was lost: the copy is adopted when its lineage tags prove it is the copy
+// of this very source, and no second copy is made.
+func TestCopyDuplicatedNameAdoptsOurCopy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(p *policy.Policy) { p.Destinations = []policy.Destination{{Region: dstPlain}} })
+	srcImg := readySource(t, e)
+	e.fake.failIf["CopyImage"] = func(_, subject string) error {
+		e.fake.putLocked(dstPlain, &fakeImage{Image: ecsx.Image{ID: "m-made-anyway", Name: e.pol.CopyName(srcImg.Name, dstPlain),
+			Status: "Creating", Created: t0, IsCopied: true, Tags: e.pol.ManagedTags(map[string]string{policy.TagRole: policy.RoleCopy,
+				policy.TagSourceImage: srcImg.ID, policy.TagSourceInstance: "i-web1", policy.TagSourceRegion: src, policy.TagSlot: e.pol.Slot(t0)})}})
+		return ecsx.NewError("InvalidImageName.Duplicated", 400, "The specified image name is already in use in the target region.")
+	}
+	sum, err := e.deps().HandleEvents(context.Background(), []events.ImageEvent{imageEvent("ev-1", src, srcImg.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Copied) != 1 || sum.Copied[0].Image != "m-made-anyway" || !strings.Contains(sum.Copied[0].Reason, "adopted") {
+		t.Errorf("copied %+v failed %+v, want m-made-anyway adopted", sum.Copied, sum.Failed)
+	}
+	if n := len(copiesOf(e, dstPlain, srcImg.ID)); n != 1 {
+		t.Errorf("%d copies, want 1", n)
+	}
+}

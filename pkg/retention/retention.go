@@ -2,16 +2,19 @@
 // pure function of (images, policy, now): no I/O, no clock.
 //
 // Rules are a union: an image is kept when any rule or protection keeps it. They are
-// evaluated per instance and region, with calendar tiers in the policy timezone:
+// evaluated per instance and region, with calendar tiers in the policy timezone, and
+// every rule ranks and ages images by their data time (Image.DataTime: when the data was
+// captured, a copy's source creation), never by when a copy finished:
 //   - keepLast N: the N newest Available images;
-//   - keepDays D: images created less than D×24h before now (an image exactly D×24h old
-//     is not kept);
+//   - keepDays D: images whose data is less than D×24h older than now (an image exactly
+//     D×24h old is not kept);
 //   - daily/weekly/monthly N: the newest Available image of each of the last N days, ISO
 //     weeks or months that have an Available image (restic semantics: periods without an
 //     image do not use up the count, so a stopped schedule never ages everything out).
 //
 // Protections, whatever the rule says: the newest Available image of an instance in a
-// region, an image on hold (policy.TagHold), an image in use (by an instance, a launch
+// region, the last failed attempt of the current slot (Image.RetryRecord: it holds the
+// retry count), an image on hold (policy.TagHold), an image in use (by an instance, a launch
 // template version or a scaling configuration), an image still Creating or Waiting, and the
 // source of a copy still Creating or Waiting in any region (CopyImage needs its source
 // until the copy is done). Failed images (CreateFailed, UnAvailable) and Deprecated ones
