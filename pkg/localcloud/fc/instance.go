@@ -83,15 +83,18 @@ func startInstance(id, bin, dir string, env []string, out *output, log *slog.Log
 	go func() { _ = in.srv.Serve(ln) }()
 
 	stdout, stderr := &stream{o: out}, &stream{o: out}
-	cmd := exec.Command(bin)
-	cmd.Dir = dir
-	cmd.Env = append(env, "FC_RUNTIME_API="+in.addr)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	// A grandchild holding the pipes open must not keep Wait (and the crash report) hanging.
-	cmd.WaitDelay = time.Second
-	if err := cmd.Start(); err != nil {
+	cmd, err := startProcess(bin, func() *exec.Cmd {
+		cmd := exec.Command(bin)
+		cmd.Dir = dir
+		cmd.Env = append(env, "FC_RUNTIME_API="+in.addr)
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		// A grandchild holding the pipes open must not keep Wait (and the crash report) hanging.
+		cmd.WaitDelay = time.Second
+		return cmd
+	})
+	if err != nil {
 		_ = in.srv.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return nil, err
 	}
 	in.cmd = cmd
 	go func() {
@@ -262,5 +265,24 @@ func (in *instance) alive() bool {
 		return false
 	default:
 		return true
+	}
+}
+
+// startProcess starts the command build makes, retrying a few times on ETXTBSY: a binary
+// just extracted from a code package can still be open for writing in a child that another
+// goroutine forked meanwhile (golang.org/issue/22315), which makes exec fail with "text
+// file busy" until that child has exec'd. Each try builds a fresh Cmd (one cannot be reused).
+func startProcess(bin string, build func() *exec.Cmd) (*exec.Cmd, error) {
+	const tries = 50
+	for i := 1; ; i++ {
+		cmd := build()
+		err := cmd.Start()
+		if err == nil {
+			return cmd, nil
+		}
+		if !errors.Is(err, syscall.ETXTBSY) || i == tries {
+			return nil, fmt.Errorf("start %s: %w", bin, err)
+		}
+		time.Sleep(time.Duration(i) * 2 * time.Millisecond) // real time: a process start, not a simulated wait
 	}
 }
