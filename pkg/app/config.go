@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/events"
@@ -37,7 +38,7 @@ const (
 	EnvSLSEndpoint   = "DR_SLS_ENDPOINT"         // [https://]host[:port], "{region}" replaced (default https://{region}.log.aliyuncs.com)
 	EnvSLSProject    = "DR_SLS_PROJECT"          // empty: records go to stdout only
 	EnvSLSLogstore   = "DR_SLS_LOGSTORE"         // default "ecs-image-dr"
-	EnvAcceptedTypes = "DR_ACCEPTED_EVENT_TYPES" // comma list, default ecs:Image:StateChange
+	EnvAcceptedTypes = "DR_ACCEPTED_EVENT_TYPES" // comma list, exact or prefix*; default both image event families (events.DefaultTypes)
 	EnvLogLevel      = "DR_LOG_LEVEL"            // debug|info|warn|error (default info)
 )
 
@@ -98,7 +99,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	if len(c.AcceptedTypes) == 0 {
-		c.AcceptedTypes = []string{DefaultEventType}
+		c.AcceptedTypes = slices.Clone(events.DefaultTypes)
 	}
 	switch strings.ToLower(strings.TrimSpace(getenv(EnvLogLevel))) {
 	case "", "info":

@@ -1,7 +1,9 @@
 package app
 
 import (
+	"github.com/ecsdr/ecs-image-dr/pkg/events"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,7 +25,7 @@ func TestConfigFromEnv(t *testing.T) {
 				if c.ECSScheme != "HTTPS" || c.SLSLogstore != "ecs-image-dr" || c.LogLevel != slog.LevelInfo {
 					t.Errorf("defaults not applied: %+v", c)
 				}
-				if len(c.AcceptedTypes) != 1 || c.AcceptedTypes[0] != DefaultEventType {
+				if !slices.Equal(c.AcceptedTypes, events.DefaultTypes) {
 					t.Errorf("accepted types %v", c.AcceptedTypes)
 				}
 				if got := c.OSSEndpointFor("cn-shanghai"); got != "https://oss-cn-shanghai.aliyuncs.com" {

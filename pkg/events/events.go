@@ -187,11 +187,11 @@ func parseCloudEvent(raw []byte) (ImageEvent, error) {
 	}
 	ev := ImageEvent{ID: ce.ID, Source: ce.Source, Type: ce.Type, Region: ce.AliyunRegionID, AccountID: ce.AliyunAccountID,
 		Raw: append(json.RawMessage(nil), bytes.TrimSpace(raw)...)}
-	if ce.Time != "" {
-		t, err := parseEventTime(ce.Time)
-		if err != nil {
-			return ImageEvent{}, fmt.Errorf("%w: cloud event %q: time: %v", ErrMalformed, ce.ID, err)
-		}
+	// A time in no known layout is not a reason to reject the event (it would reject
+	// the whole batch): Time stays zero and the invocation time is used (families.go).
+	if t, ok := ParseEventTime(ce.Time); ok {
+		ev.Time = t
+	} else if t, ok := ParseEventTime(ce.AliyunPublishTime); ok {
 		ev.Time = t
 	}
 	if d := bytes.TrimSpace(ce.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
@@ -203,6 +203,16 @@ func parseCloudEvent(raw []byte) (ImageEvent, error) {
 			return ImageEvent{}, fmt.Errorf("%w: cloud event %q: data: %v", ErrMalformed, ce.ID, err)
 		}
 		ev.ImageID, ev.State = data.ImageID, data.CurrentState
+		if cm, ok := relayed(d); ok && ev.ImageID == "" { // relayed from CloudMonitor (families.go)
+			ev.ImageID, ev.State = cm.Content.ImageID, cm.Content.CurrentState
+			ev.Region = cmp.Or(ev.Region, cm.RegionID)
+			if ce.Subject == "" {
+				ce.Subject = cm.ResourceID
+			}
+			if t, ok := ParseEventTime(cm.EventTime); ok {
+				ev.Time = t
+			}
+		}
 	}
 	if ce.Subject != "" {
 		if m := subjectRE.FindStringSubmatch(ce.Subject); m != nil {
@@ -227,16 +237,6 @@ func parseCloudEvent(raw []byte) (ImageEvent, error) {
 		}
 	}
 	return ev, nil
-}
-
-// parseEventTime accepts RFC 3339 and the offset-less variant some publishers send.
-func parseEventTime(s string) (time.Time, error) {
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04:05.999Z0700"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not RFC 3339", s)
 }
 
 // Dedupe drops events whose source+id was already seen earlier in evs, keeping order.

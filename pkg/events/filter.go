@@ -29,7 +29,8 @@ type Filter struct {
 	// AccountID is the only account accepted (aliyunaccountid). Empty accepts any account:
 	// set it in production, the FC context carries it.
 	AccountID string
-	// AcceptedTypes: event types acted on; empty means TypeImageStateChange.
+	// AcceptedTypes: event types acted on, exact or a prefix ending with '*'; empty means
+	// DefaultTypes (both families of image events).
 	AcceptedTypes []string
 	// Sources: event sources accepted; empty means acs.ecs.
 	Sources []string
@@ -43,14 +44,14 @@ func (f Filter) Check(e ImageEvent) error {
 	}
 	types := f.AcceptedTypes
 	if len(types) == 0 {
-		types = []string{TypeImageStateChange}
+		types = DefaultTypes
 	}
 	switch {
 	case f.AccountID != "" && e.AccountID != f.AccountID:
 		return fmt.Errorf("event %s: %w: %q, want %q", e.ID, ErrForeignAccount, e.AccountID, f.AccountID)
 	case !slices.Contains(sources, e.Source):
 		return fmt.Errorf("event %s: %w: %q", e.ID, ErrUnexpectedSource, e.Source)
-	case !slices.Contains(types, e.Type):
+	case !typeMatches(types, e.Type):
 		return fmt.Errorf("event %s: %w: %q", e.ID, ErrUnexpectedType, e.Type)
 	case !imageIDRE.MatchString(e.ImageID):
 		return fmt.Errorf("event %s: %w: %q", e.ID, ErrInvalidImage, e.ImageID)

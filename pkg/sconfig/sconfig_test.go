@@ -85,7 +85,7 @@ func TestLoadRepoSYaml(t *testing.T) {
 		if !slices.Equal(keys, wantEnv) {
 			t.Errorf("%s: env keys = %v, want %v", f.Resource, keys, wantEnv)
 		}
-		if f.Env["DR_ACCEPTED_EVENT_TYPES"] != "ecs:Image:StateChange" || f.Env["DR_ECS_ENDPOINT"] != "" ||
+		if f.Env["DR_ACCEPTED_EVENT_TYPES"] != "ecs:Image:*,ecs:CloudMonitor:Image*" || f.Env["DR_ECS_ENDPOINT"] != "" ||
 			!strings.HasPrefix(f.Env["DR_POLICY"], "oss://") || f.Env["DR_LOG_LEVEL"] != "info" {
 			t.Errorf("%s: env defaults = %v", f.Resource, f.Env)
 		}
@@ -175,8 +175,8 @@ func TestLoadRefusesBrokenVariants(t *testing.T) {
 	}{
 		{"unknown trigger type", "triggerType: eventbridge", "triggerType: oss",
 			`resources.copy-image.props.triggers[1].triggerType: unsupported trigger type "oss"`},
-		{"invalid pattern", `"currentState":["Available",`, `"currentState":[{"prefixx":"A"},`,
-			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: data.currentState[0]: unknown operator "prefixx"`},
+		{"invalid pattern", `"type":[{"prefix":"ecs:Image:"}`, `"type":[{"prefixx":"ecs:Image:"}`,
+			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: type[0]: unknown operator "prefixx"`},
 		{"pattern not JSON", `eventRuleFilterPattern: '{"source"`, `eventRuleFilterPattern: '{source"`,
 			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: pattern is not valid JSON`},
 		{"missing handler", "      handler: main # the binary inside the code directory\n", "",
