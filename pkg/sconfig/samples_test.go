@@ -125,9 +125,7 @@ func TestImageEventSamples(t *testing.T) {
 		{"ecs-image-available.json", false, accountID, "Available", true},
 		{"ecs-image-available-batch.json", true, accountID, "Available", true},
 		{"ecs-image-forged.json", false, "9999888877776666", "Available", true}, // the pattern cannot tell: the function must
-		// The rule matches image events by type only (both families; the CloudMonitor one
-		// nests the state): the function skips a Creating event.
-		{"ecs-image-creating.json", false, accountID, "Creating", true},
+		{"ecs-image-creating.json", false, accountID, "Creating", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -175,8 +175,8 @@ func TestLoadRefusesBrokenVariants(t *testing.T) {
 	}{
 		{"unknown trigger type", "triggerType: eventbridge", "triggerType: oss",
 			`resources.copy-image.props.triggers[1].triggerType: unsupported trigger type "oss"`},
-		{"invalid pattern", `"type":[{"prefix":"ecs:Image:"}`, `"type":[{"prefixx":"ecs:Image:"}`,
-			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: type[0]: unknown operator "prefixx"`},
+		{"invalid pattern", `"currentState":["Available",`, `"currentState":[{"prefixx":"A"},`,
+			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: data.currentState[0]: unknown operator "prefixx"`},
 		{"pattern not JSON", `eventRuleFilterPattern: '{"source"`, `eventRuleFilterPattern: '{source"`,
 			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: pattern is not valid JSON`},
 		{"missing handler", "      handler: main # the binary inside the code directory\n", "",
