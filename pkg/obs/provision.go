@@ -147,6 +147,14 @@ func Provision(c sls.ClientInterface, cfg ProvisionConfig) ([]Step, error) {
 		}); err != nil {
 		return steps, err
 	}
+	rpo := cfg.Logstore + "-rpo-missed" // rpo_alert.go
+	if err := ensure("alert", rpo,
+		func() error { _, err := c.GetAlert(cfg.Project, rpo); return err },
+		func() error {
+			return c.CreateAlert(cfg.Project, RPOAlertConfig(cfg.Project, cfg.Logstore, cfg.Region, rpo, cfg.Dashboard))
+		}); err != nil {
+		return steps, err
+	}
 	return steps, nil
 }
 

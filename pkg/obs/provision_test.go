@@ -29,7 +29,7 @@ func TestProvisionIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	want := []string{"project:exists", "logstore:created", "index:created", "dashboard:created", "alert:created"}
+	want := []string{"project:exists", "logstore:created", "index:created", "dashboard:created", "alert:created", "alert:created"}
 	if got := outcomes(steps); !reflect.DeepEqual(got, want) {
 		t.Fatalf("first run = %v, want %v", got, want)
 	}
@@ -37,7 +37,7 @@ func TestProvisionIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	want = []string{"project:exists", "logstore:exists", "index:exists", "dashboard:exists", "alert:exists"}
+	want = []string{"project:exists", "logstore:exists", "index:exists", "dashboard:exists", "alert:exists", "alert:exists"}
 	if got := outcomes(steps); !reflect.DeepEqual(got, want) {
 		t.Fatalf("second run = %v, want %v", got, want)
 	}
@@ -72,6 +72,11 @@ func TestProvisionIdempotent(t *testing.T) {
 	if err != nil || !a.IsEnabled() || a.Configuration.QueryList[0].Query != "result: failed | select count(1) as failed" ||
 		a.Configuration.QueryList[0].Store != "dr-ops" || a.Configuration.SeverityConfigurations[0].EvalCondition.Condition != "failed > 0" {
 		t.Fatalf("alert: %+v, %v", a, err)
+	}
+	r, err := c.GetAlert(proj, "dr-ops-rpo-missed")
+	if err != nil || !r.IsEnabled() || r.Configuration.QueryList[0].Query != "action: rpo and result: breach | select count(distinct instance) as instances" ||
+		r.Configuration.SeverityConfigurations[0].EvalCondition.Condition != "instances > 0" {
+		t.Fatalf("rpo alert: %+v, %v", r, err)
 	}
 }
 
