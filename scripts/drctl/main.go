@@ -40,6 +40,8 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/backup"
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 	"github.com/ecsdr/ecs-image-dr/pkg/restore"
 )
@@ -307,7 +309,8 @@ func (c *console) status(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.errw, "drctl status: %v\n", err)
 		return 1
 	}
-	runs, runErr := c.lastRuns(st.At)
+	// SLS stamps records with the functions' own (wall) clock, also on the local cloud.
+	runs, runErr := c.lastRuns(time.Now())
 	failed := 0
 	for _, r := range runs {
 		if r.Result != "ok" {
@@ -356,6 +359,11 @@ func (c *console) lastRuns(now time.Time) ([]lastRun, error) {
 		return nil, errors.New("no --sls-project")
 	}
 	client := sls.CreateNormalInterface(c.g.slsEndpoint, c.ak, c.secret, c.st)
+	if c.g.localcloud != "" {
+		// The SDK puts the project in the host name: dial the local cloud whatever the name.
+		u, _ := url.Parse(c.g.localcloud)
+		client = lcsls.NewSDKClient(u.Host, core.Credential{AccessKeyID: c.ak, AccessKeySecret: c.secret, SecurityToken: c.st})
+	}
 	var out []lastRun
 	for _, fn := range []string{"create-image", "copy-image", "cleanup", "dr-drill"} {
 		resp, err := client.GetLogs(c.g.slsProject, c.g.slsLogstore, fn, now.Add(-48*time.Hour).Unix(), now.Add(time.Minute).Unix(), "*", 100, 0, true)
