@@ -3,7 +3,7 @@ GO        ?= go
 FUNCTIONS := $(notdir $(wildcard functions/*))
 DIST      := dist
 
-.PHONY: all build test race lint demo bench chaos offsite-large localcloud clean
+.PHONY: all build test race lint demo bench chaos fuzz offsite-large localcloud clean
 
 all: lint test build
 
@@ -45,6 +45,16 @@ offsite-large:
 ## chaos: 1,000 seeded fault scenarios (5% through the real binaries), invariants checked from the cloud's state
 chaos: build
 	$(GO) run ./scripts/chaos -n $(or $(CHAOS_N),1000) -seed $(or $(CHAOS_SEED),1) -binary-share 0.05 -parallel 2
+
+## fuzz: every native fuzz target for FUZZTIME each (default 20s); failing inputs land in the package's testdata/fuzz
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./pkg/events:FuzzParse ./pkg/events:FuzzParseChecked ./pkg/policy:FuzzParsePolicy ./pkg/policy:FuzzImageName \
+	./pkg/retention:FuzzPlanNeverDeletesProtected ./pkg/localcloud/ecs:FuzzRequestParsing
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
 
 ## localcloud: run the local cloud alone in the foreground
 localcloud:

@@ -202,7 +202,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		return res, errors.New("no credentials: give the function a RAM role (s.yaml role) so FC passes STS credentials")
 	}
 
-	kind, timer, evs, perr := events.Parse(payload)
+	kind, timer, evs, perr := parseChecked(payload) // size, depth, UTF-8, then shape (eventguard.go)
 	res.Kind = kind.String()
 	if perr != nil {
 		// Acknowledge: retrying a malformed event can never succeed.
@@ -273,7 +273,9 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		res.Copy = &sum
 		return res, err
 	case h.fn == CopyImage:
+		evs, outside := outsidePolicy(evs, pol, log)
 		sum, err := deps.HandleEvents(ctx, evs)
+		sum.Rejected = append(sum.Rejected, outside...)
 		res.Copy = &sum
 		return res, err
 	case h.fn == Cleanup:

@@ -26,7 +26,7 @@ func ours(im ecs.Image, pol string) bool {
 	return im.Tags[policy.TagManagedBy] == policy.ManagedByValue && im.Tags[policy.TagPolicy] == pol
 }
 
-func held(im ecs.Image) bool { return im.Tags[TagHold] == "true" }
+func held(im ecs.Image) bool { return im.Tags[TagHold] == policy.HoldValue }
 
 func inProgress(im ecs.Image) bool { return im.Status == "Creating" || im.Status == "Waiting" }
 
@@ -99,7 +99,7 @@ func protection(im ecs.Image, pol string, policyRegions map[string]bool, inUse m
 	case !policyRegions[im.RegionID]:
 		return "region not in the policy"
 	case held(im):
-		return "held (" + TagHold + "=true)"
+		return "held (" + TagHold + "=" + policy.HoldValue + ")"
 	case inUse[im.RegionID+"/"+im.ID]:
 		return "in use by an instance"
 	case inProgress(im):

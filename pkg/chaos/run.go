@@ -606,7 +606,7 @@ func (r *runner) sabotageImage(f Fault) bool {
 		}
 		r.handDeleted[im.ID] = true
 	case KindRetagHold:
-		return tagImage(api, im, map[string]string{TagHold: "true"}) == nil
+		return tagImage(api, im, map[string]string{TagHold: policy.HoldValue}) == nil
 	case KindRetagUnmanaged:
 		return untagImage(api, im, policy.TagManagedBy) == nil
 	case KindLaunch:

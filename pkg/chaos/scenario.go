@@ -47,8 +47,9 @@ var AllKinds = []string{KindThrottle, KindError, KindLatency, KindEventDuplicate
 	KindEventReorder, KindKill, KindTimerTwice, KindTimerLate, KindClockJump, KindDeleteImage, KindDeleteSnapshot,
 	KindRetagHold, KindRetagUnmanaged, KindCreateFailed, KindLaunch}
 
-// TagHold is the operator's hold tag: an image carrying TagHold=true is never deleted.
-const TagHold = "ecs-dr:hold"
+// TagHold is the operator's hold tag (policy.TagHold): an image carrying it with
+// policy.HoldValue is never deleted.
+const TagHold = policy.TagHold
 
 // Fault is one scheduled fault.
 type Fault struct {
