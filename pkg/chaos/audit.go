@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -173,7 +174,7 @@ func (a *audit) why(im ecs.Image, st cloudView) string {
 		}
 	}
 	a.mu.Lock()
-	seen := a.seen
+	seen := maps.Clone(a.seen) // observe writes it from other requests
 	a.mu.Unlock()
 	if why, ok := keptByRule(group, rule, a.modelNow(), a.sc.Location(), seen)[im.ID]; ok {
 		if why == "newest" {
