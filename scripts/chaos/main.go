@@ -24,10 +24,17 @@ func main() {
 	parallel := flag.Int("parallel", 2, "scenarios run at once")
 	sfile := flag.String("s", "s.yaml", "s.yaml of the binary scenarios")
 	verbose := flag.Bool("v", false, "print each scenario's faults as they are applied")
+	maxWall := flag.Duration("max-wall", 0, "stop starting scenarios after this long (0: no limit); the summary counts what ran")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	feed := ctx
+	if *maxWall > 0 {
+		var cancel context.CancelFunc
+		feed, cancel = context.WithTimeout(ctx, *maxWall)
+		defer cancel()
+	}
 	start := time.Now()
 	var (
 		mu  sync.Mutex
@@ -52,12 +59,15 @@ func main() {
 				if *verbose || r.Err != nil || len(r.Violations) > 0 {
 					fmt.Printf("seed %d: binary %v, %d invocations, %d violations, %s\n", s, r.Binary, r.Invocations, len(r.Violations), r.Wall.Round(time.Millisecond))
 				}
+				if sum.Scenarios%50 == 0 {
+					fmt.Fprintf(os.Stderr, "chaos: %d/%d scenarios, %d violations, %s\n", sum.Scenarios, *n, sum.Violations(), time.Since(start).Round(time.Second))
+				}
 				mu.Unlock()
 			}
 		}()
 	}
 	for i := range *n {
-		if ctx.Err() != nil {
+		if feed.Err() != nil {
 			break
 		}
 		jobs <- i
