@@ -35,6 +35,9 @@ type Config struct {
 	// the role gets no read on a config object.
 	ConfigBucket, PolicyKey string
 	SLSProject, SLSLogstore string
+	// ActionPolicyID is the SLS alert action policy the alerts notify through (DingTalk
+	// webhook, email or SMS); default obs.DefaultActionPolicy.
+	ActionPolicyID string
 }
 
 // Defaults returns the names of a first deployment in account and region: the SLS
@@ -112,7 +115,7 @@ func Run(cl Clients, c Config) ([]Step, error) {
 		return steps, err
 	}
 	s, err = obs.Provision(cl.SLS, obs.ProvisionConfig{Project: c.SLSProject, Logstore: c.SLSLogstore, Region: c.Region,
-		CreateProject: true})
+		CreateProject: true, ActionPolicyID: c.ActionPolicyID})
 	steps = append(steps, s...)
 	if err != nil {
 		return steps, err

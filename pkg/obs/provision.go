@@ -20,6 +20,12 @@ type ProvisionConfig struct {
 	Dashboard, Alert string
 	// CreateProject creates a missing project instead of failing.
 	CreateProject bool
+	// ActionPolicyID is the SLS alert action policy that notifies a person (DingTalk
+	// webhook, email or SMS, set up in the SLS console's alert center); default
+	// "ecs-image-dr-notify". Both alerts use it.
+	ActionPolicyID string
+	// Heartbeat names the missing-heartbeat alert (default "<logstore>-heartbeat-missing").
+	Heartbeat string
 }
 
 func (c ProvisionConfig) withDefaults() (ProvisionConfig, error) {
@@ -44,6 +50,12 @@ func (c ProvisionConfig) withDefaults() (ProvisionConfig, error) {
 	}
 	if c.Alert == "" {
 		c.Alert = c.Logstore + "-backup-failed"
+	}
+	if c.Heartbeat == "" {
+		c.Heartbeat = c.Logstore + "-heartbeat-missing"
+	}
+	if c.ActionPolicyID == "" {
+		c.ActionPolicyID = DefaultActionPolicy
 	}
 	return c, errors.Join(errs...)
 }
@@ -143,7 +155,16 @@ func Provision(c sls.ClientInterface, cfg ProvisionConfig) ([]Step, error) {
 	if err := ensure("alert", cfg.Alert,
 		func() error { _, err := c.GetAlert(cfg.Project, cfg.Alert); return err },
 		func() error {
-			return c.CreateAlert(cfg.Project, AlertConfig(cfg.Project, cfg.Logstore, cfg.Region, cfg.Alert, cfg.Dashboard))
+			a := AlertConfig(cfg.Project, cfg.Logstore, cfg.Region, cfg.Alert, cfg.Dashboard)
+			a.Configuration.PolicyConfiguration.ActionPolicyId = cfg.ActionPolicyID
+			return c.CreateAlert(cfg.Project, a)
+		}); err != nil {
+		return steps, err
+	}
+	if err := ensure("alert", cfg.Heartbeat,
+		func() error { _, err := c.GetAlert(cfg.Project, cfg.Heartbeat); return err },
+		func() error {
+			return c.CreateAlert(cfg.Project, HeartbeatAlertConfig(cfg.Project, cfg.Logstore, cfg.Region, cfg.Heartbeat, cfg.ActionPolicyID))
 		}); err != nil {
 		return steps, err
 	}
@@ -251,12 +272,13 @@ func AlertConfig(project, logstore, region, name, dashboard string) *sls.Alert {
 		Configuration: &sls.AlertConfiguration{
 			Version: "2.0", Type: "default", Dashboard: dashboard,
 			QueryList: []*sls.AlertQuery{{
-				Query: fmt.Sprintf("%s: %s | select count(1) as failed", KeyResult, ResultFailed),
+				Query: FailedQuery,
 				Start: "-15m", End: "now", TimeSpanType: "Custom",
 				StoreType: sls.StoreTypeLog, Store: logstore, Project: project, Region: region,
 				PowerSqlMode: sls.PowerSqlModeAuto,
 			}},
-			GroupConfiguration: sls.GroupConfiguration{Type: sls.GroupTypeNoGroup},
+			// One notification per (function, region, error code).
+			GroupConfiguration: sls.GroupConfiguration{Type: sls.GroupTypeCustom, Fields: []string{KeyFunction, KeyRegion, KeyErrorCode}},
 			SeverityConfigurations: []*sls.SeverityConfiguration{{
 				Severity:      sls.High,
 				EvalCondition: sls.ConditionConfiguration{Condition: "failed > 0"},
@@ -264,12 +286,57 @@ func AlertConfig(project, logstore, region, name, dashboard string) *sls.Alert {
 			Threshold: 1,
 			Labels:    []*sls.Tag{{Key: "product", Value: "ecs-image-dr"}},
 			Annotations: []*sls.Tag{
-				{Key: "title", Value: "ECS image DR: ${failed} failed operations in 15 minutes"},
+				{Key: "title", Value: "ECS image DR: ${failed} failed ${function} operations in ${region} (${error_code}) in 15 minutes"},
 				{Key: "desc", Value: "Query " + logstore + " for result: failed to see which instances, regions and error codes."},
 			},
 			AutoAnnotation:      true,
 			SendResolved:        true,
-			PolicyConfiguration: sls.PolicyConfiguration{AlertPolicyId: "sls.builtin.dynamic", RepeatInterval: "1h"},
+			PolicyConfiguration: sls.PolicyConfiguration{AlertPolicyId: "sls.builtin.dynamic", ActionPolicyId: DefaultActionPolicy, RepeatInterval: "1h"},
+		},
+	}
+}
+
+// DefaultActionPolicy is the alert action policy name the alerts notify through.
+const DefaultActionPolicy = "ecs-image-dr-notify"
+
+// FailedQuery counts failed records per function, region and error code.
+var FailedQuery = fmt.Sprintf("%s: %s | select %s, %s, %s, count(1) as failed group by %s, %s, %s",
+	KeyResult, ResultFailed, KeyFunction, KeyRegion, KeyErrorCode, KeyFunction, KeyRegion, KeyErrorCode)
+
+// HeartbeatQuery counts the successful runs of each function (their "invocation done"
+// record) in the window; one row.
+var HeartbeatQuery = fmt.Sprintf(`%s: "invocation done" and %s: %s | select `+
+	`count_if(%s = 'create-image') as create_ok, count_if(%s = 'copy-image') as copy_ok, count_if(%s = 'cleanup') as cleanup_ok`,
+	ContentMsg, KeyResult, ResultOK, KeyFunction, KeyFunction, KeyFunction)
+
+// HeartbeatAlertConfig fires when a function had no successful run within its period
+// (daily timers) plus a 2-hour margin: a stopped timer, a broken role or a crash loop
+// makes no "failed" record, only silence.
+func HeartbeatAlertConfig(project, logstore, region, name, actionPolicy string) *sls.Alert {
+	return &sls.Alert{
+		Name:        name,
+		DisplayName: "ECS image DR: a function stopped succeeding",
+		Description: "Fires when create-image, copy-image or cleanup logged no successful run in 26 hours",
+		Schedule:    &sls.Schedule{Type: sls.ScheduleTypeFixedRate, Interval: "1h"},
+		Configuration: &sls.AlertConfiguration{
+			Version: "2.0", Type: "default",
+			QueryList: []*sls.AlertQuery{{
+				Query: HeartbeatQuery, Start: "-26h", End: "now", TimeSpanType: "Custom",
+				StoreType: sls.StoreTypeLog, Store: logstore, Project: project, Region: region,
+				PowerSqlMode: sls.PowerSqlModeAuto,
+			}},
+			GroupConfiguration: sls.GroupConfiguration{Type: sls.GroupTypeNoGroup},
+			SeverityConfigurations: []*sls.SeverityConfiguration{{
+				Severity:      sls.High,
+				EvalCondition: sls.ConditionConfiguration{Condition: "create_ok < 1 || copy_ok < 1 || cleanup_ok < 1"},
+			}},
+			Threshold: 1,
+			Labels:    []*sls.Tag{{Key: "product", Value: "ecs-image-dr"}},
+			Annotations: []*sls.Tag{
+				{Key: "title", Value: "ECS image DR: no successful run in 26h (create ${create_ok}, copy ${copy_ok}, cleanup ${cleanup_ok})"},
+			},
+			SendResolved:        true,
+			PolicyConfiguration: sls.PolicyConfiguration{AlertPolicyId: "sls.builtin.dynamic", ActionPolicyId: actionPolicy, RepeatInterval: "6h"},
 		},
 	}
 }

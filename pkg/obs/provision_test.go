@@ -29,7 +29,7 @@ func TestProvisionIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	want := []string{"project:exists", "logstore:created", "index:created", "dashboard:created", "alert:created", "alert:created"}
+	want := []string{"project:exists", "logstore:created", "index:created", "dashboard:created", "alert:created", "alert:created", "alert:created"}
 	if got := outcomes(steps); !reflect.DeepEqual(got, want) {
 		t.Fatalf("first run = %v, want %v", got, want)
 	}
@@ -37,7 +37,7 @@ func TestProvisionIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	want = []string{"project:exists", "logstore:exists", "index:exists", "dashboard:exists", "alert:exists", "alert:exists"}
+	want = []string{"project:exists", "logstore:exists", "index:exists", "dashboard:exists", "alert:exists", "alert:exists", "alert:exists"}
 	if got := outcomes(steps); !reflect.DeepEqual(got, want) {
 		t.Fatalf("second run = %v, want %v", got, want)
 	}
@@ -69,7 +69,7 @@ func TestProvisionIdempotent(t *testing.T) {
 		}
 	}
 	a, err := c.GetAlert(proj, "dr-ops-backup-failed")
-	if err != nil || !a.IsEnabled() || a.Configuration.QueryList[0].Query != "result: failed | select count(1) as failed" ||
+	if err != nil || !a.IsEnabled() || a.Configuration.QueryList[0].Query != obs.FailedQuery ||
 		a.Configuration.QueryList[0].Store != "dr-ops" || a.Configuration.SeverityConfigurations[0].EvalCondition.Condition != "failed > 0" {
 		t.Fatalf("alert: %+v, %v", a, err)
 	}
@@ -77,6 +77,17 @@ func TestProvisionIdempotent(t *testing.T) {
 	if err != nil || !r.IsEnabled() || r.Configuration.QueryList[0].Query != "action: rpo and result: breach | select count(distinct instance) as instances" ||
 		r.Configuration.SeverityConfigurations[0].EvalCondition.Condition != "instances > 0" {
 		t.Fatalf("rpo alert: %+v, %v", r, err)
+	}
+	// Issue 11 point 6: grouped by function, region and error code; both alerts notify a
+	// person through the action policy.
+	if g := a.Configuration.GroupConfiguration; g.Type != "custom" || strings.Join(g.Fields, ",") != "function,region,error_code" ||
+		a.Configuration.PolicyConfiguration.ActionPolicyId != obs.DefaultActionPolicy {
+		t.Errorf("failed alert grouping %+v, policy %+v", g, a.Configuration.PolicyConfiguration)
+	}
+	hb, err := c.GetAlert(proj, "dr-ops-heartbeat-missing")
+	if err != nil || hb.Configuration.QueryList[0].Query != obs.HeartbeatQuery || hb.Configuration.QueryList[0].Start != "-26h" ||
+		hb.Configuration.PolicyConfiguration.ActionPolicyId != obs.DefaultActionPolicy {
+		t.Errorf("heartbeat alert: %+v, %v", hb, err)
 	}
 }
 

@@ -57,6 +57,7 @@ func run(args []string, getenv func(string) string, out io.Writer) error {
 	project := fs.String("sls-project", "", "SLS project (default ecs-image-dr-<account>)")
 	logstore := fs.String("logstore", "", "SLS logstore (default ecs-image-dr)")
 	configBucket := fs.String("config-bucket", "", "bucket of the DR policy (default ecs-image-dr-config-<account>)")
+	action := fs.String("action-policy", "", "SLS alert action policy that notifies a person (DingTalk webhook, email, SMS; default ecs-image-dr-notify)")
 	local := fs.String("local", "", "host:port of the local cloud instead of Alibaba Cloud")
 	printPolicy := fs.Bool("print-policy", false, "print the rendered RAM policy and change nothing")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +78,7 @@ func run(args []string, getenv func(string) string, out io.Writer) error {
 		}
 	}
 	cfg.PolicyName = cfg.RoleName
+	cfg.ActionPolicyID = *action
 	if *printPolicy {
 		b, err := cfg.PolicyDocument()
 		if err != nil {

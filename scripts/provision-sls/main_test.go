@@ -29,14 +29,14 @@ func TestRunTwiceAgainstLocalCloud(t *testing.T) {
 	if err := run(args, getenv, &first); err != nil {
 		t.Fatalf("first run: %v\n%s", err, first.String())
 	}
-	if got := strings.Count(first.String(), "created"); got != 6 {
-		t.Fatalf("first run created %d resources, want 6:\n%s", got, first.String())
+	if got := strings.Count(first.String(), "created"); got != 7 {
+		t.Fatalf("first run created %d resources, want 7 (three alerts):\n%s", got, first.String())
 	}
 	var second bytes.Buffer
 	if err := run(args, getenv, &second); err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	if strings.Contains(second.String(), "created") || strings.Count(second.String(), "exists") != 6 {
+	if strings.Contains(second.String(), "created") || strings.Count(second.String(), "exists") != 7 {
 		t.Fatalf("second run should change nothing:\n%s", second.String())
 	}
 	if len(svc.Logs("dr-logs", "ecs-image-dr")) != 0 {
