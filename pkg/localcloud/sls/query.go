@@ -7,8 +7,9 @@ import (
 	"unicode"
 )
 
-// The query subset of the local SLS (search statements only; analytics after "|" are
-// refused with InvalidQueryString):
+// The query subset of the local SLS (search statements; GetLogs splits "search | sql"
+// at the first '|' outside quotes and runs the SQL with analytic.go; a '|' that
+// reaches this parser, as in GetHistograms, is refused with InvalidQueryString):
 //
 //	*                       every log
 //	key: value              the field equals value, or one of its tokens does
