@@ -47,6 +47,7 @@ func (s *Server) Deploy(p *sconfig.Project, baseDir string, env map[string]strin
 			Name: f.Name, Region: f.Region, Handler: f.Handler, CodeDir: codeDir,
 			Timeout: f.Timeout, MemoryMB: f.MemoryMB, Env: fenv, Role: f.Role,
 			Async: fc.AsyncConfig{MaxRetryAttempts: fc.Retries(f.MaxAsyncRetries)},
+			Log:   fc.LogConfig{Project: f.LogProject, Logstore: f.LogLogstore},
 		}
 		if err := s.FC.Deploy(spec); err != nil {
 			return fmt.Errorf("deploy %s: %w", f.Resource, err)

@@ -96,8 +96,12 @@ func New(opts Options) (*Server, error) {
 		OSS: oss.New(env),
 		RDS: rds.New(env),
 		RAM: ram.New(env),
-		FC:  fc.New(env, opts.FunctionOutput),
 	}
+	fopts := opts.FunctionOutput
+	if fopts.Logs == nil {
+		fopts.Logs = fcLogs{sls: s.SLS} // FC's log collection of functions with a logConfig
+	}
+	s.FC = fc.New(env, fopts)
 	s.Bridge = eventbridge.New(env, opts.Delivery)
 	s.Timers = timer.NewScheduler(env, s.fireTimer)
 	return s, nil

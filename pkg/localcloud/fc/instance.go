@@ -82,7 +82,7 @@ func startInstance(id, bin, dir string, env []string, out *output, log *slog.Log
 	in.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = in.srv.Serve(ln) }()
 
-	stdout, stderr := &stream{o: out}, &stream{o: out}
+	stdout, stderr := &stream{o: out, name: "stdout"}, &stream{o: out, name: "stderr"}
 	cmd, err := startProcess(bin, func() *exec.Cmd {
 		cmd := exec.Command(bin)
 		cmd.Dir = dir
@@ -133,6 +133,7 @@ func (in *instance) handleNext(w http.ResponseWriter, r *http.Request) {
 		in.mu.Lock()
 		in.current = p
 		in.mu.Unlock()
+		in.out.setRequest(p.id)
 		for k, v := range p.header {
 			w.Header()[k] = v
 		}

@@ -21,16 +21,20 @@ type output struct {
 	dst    io.Writer
 	prefix string
 	tail   []string
+	logs   *collector // nil: the function has no logConfig
 }
 
 func newOutput(dst io.Writer, fn string) *output {
 	return &output{dst: dst, prefix: "[" + fn + "] "}
 }
 
-func (o *output) line(s string) {
+func (o *output) line(s, streamName string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	_, _ = io.WriteString(o.dst, o.prefix+s+"\n")
+	if o.logs != nil {
+		o.logs.ship(s, streamName)
+	}
 	o.tail = append(o.tail, s)
 	if len(o.tail) > tailLines {
 		o.tail = o.tail[len(o.tail)-tailLines:]
@@ -45,8 +49,9 @@ func (o *output) Tail() string {
 
 // stream is one of the two pipes (stdout, stderr); each keeps its own partial line.
 type stream struct {
-	o   *output
-	buf []byte
+	o    *output
+	name string // stdout or stderr
+	buf  []byte
 }
 
 func (s *stream) Write(p []byte) (int, error) {
@@ -56,13 +61,13 @@ func (s *stream) Write(p []byte) (int, error) {
 		if i < 0 {
 			s.buf = append(s.buf, p...)
 			if len(s.buf) >= maxLine {
-				s.o.line(string(s.buf))
+				s.o.line(string(s.buf), s.name)
 				s.buf = s.buf[:0]
 			}
 			break
 		}
 		s.buf = append(s.buf, p[:i]...)
-		s.o.line(strings.TrimSuffix(string(s.buf), "\r"))
+		s.o.line(strings.TrimSuffix(string(s.buf), "\r"), s.name)
 		s.buf = s.buf[:0]
 		p = p[i+1:]
 	}
@@ -72,7 +77,17 @@ func (s *stream) Write(p []byte) (int, error) {
 // flush emits a trailing partial line once the process has exited.
 func (s *stream) flush() {
 	if len(s.buf) > 0 {
-		s.o.line(string(s.buf))
+		s.o.line(string(s.buf), s.name)
 		s.buf = nil
+	}
+}
+
+// setRequest records the invocation the instance just received: the lines that follow
+// carry its request id (a line printed between invocations keeps the previous one).
+func (o *output) setRequest(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.logs != nil {
+		o.logs.requestID = id
 	}
 }

@@ -43,6 +43,9 @@ type FunctionSpec struct {
 	// one the function gets no credentials, as in FC.
 	Role  string
 	Async AsyncConfig
+	// Log is the logConfig: with a project and logstore (and Options.Logs set), every
+	// stdout and stderr line of the function becomes one entry there (logship.go).
+	Log LogConfig
 }
 
 // AsyncConfig is FC's asyncInvokeConfig.
@@ -79,6 +82,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// StopGrace is how long Close waits after SIGTERM before killing. Default 2s.
 	StopGrace time.Duration
+	// Logs receives the output lines of functions with a LogConfig, as FC's log
+	// collection does (nil: not collected).
+	Logs LogStore
 }
 
 // Status is the outcome of one invocation attempt.
@@ -641,6 +647,12 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		return nil, ErrClosed
 	}
 	out := newOutput(r.stdout, spec.Name)
+	if r.opts.Logs != nil && spec.Log.Project != "" && spec.Log.Logstore != "" {
+		fn := spec.Name
+		out.logs = &collector{store: r.opts.Logs, cfg: spec.Log, fn: fn, inst: id, warn: func(err error) {
+			r.env.Log.Warn("fc log collection failed", "function", fn, "instance", id, "err", err)
+		}}
+	}
 	in, err := startInstance(id, f.bin, f.codeDir, env, out, r.env.Log, func(in *instance) {
 		r.mu.Lock()
 		delete(r.live, in)
