@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
 	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/timer"
+	"github.com/ecsdr/ecs-image-dr/pkg/obs"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 	"github.com/ecsdr/ecs-image-dr/pkg/sconfig"
 )
@@ -79,6 +81,8 @@ type runner struct {
 	env   map[string]string
 	addr  string
 	fnOut *lineBuffer // binaries' output
+	// logstores FC collects the binaries' output into (project, logstore), from s.yaml.
+	logstores [][2]string
 
 	sched *timer.Scheduler // in-process timers
 	names map[string]string
@@ -218,9 +222,27 @@ func (r *runner) deployBinaries() error {
 	if r.o.SFile == "" {
 		return errors.New("binary scenario: no s.yaml given")
 	}
+	// One log path, as in production: FC collects the functions' stdout into s.yaml's
+	// logConfig logstore; the in-process SLS sink is off.
+	delete(r.env, app.EnvSLSProject)
 	proj, err := sconfig.Load(r.o.SFile, r.env, map[string]string{"AccountID": core.DefaultAccountID})
 	if err != nil {
 		return err
+	}
+	for _, f := range proj.Functions {
+		if f.LogProject == "" {
+			continue
+		}
+		if !slices.Contains(r.logstores, [2]string{f.LogProject, f.LogLogstore}) {
+			r.logstores = append(r.logstores, [2]string{f.LogProject, f.LogLogstore})
+		}
+		r.srv.SLS.EnsureProject(f.LogProject, "cn-hangzhou")
+		cl := lcsls.NewSDKClient(r.addr, r.srv.Credential())
+		if _, err := cl.GetLogStore(f.LogProject, f.LogLogstore); err != nil {
+			if err := cl.CreateLogStore(f.LogProject, f.LogLogstore, 7, 2, false, 0); err != nil {
+				return fmt.Errorf("sls logstore %s/%s: %w", f.LogProject, f.LogLogstore, err)
+			}
+		}
 	}
 	// The functions' role with the project's own policy, as scripts/bootstrap makes it.
 	if err := r.srv.EnsureRoles(proj, bootstrap.PolicyTemplate, r.env); err != nil {
@@ -675,26 +697,23 @@ func (r *runner) state(ctx context.Context) *State {
 	return st
 }
 
-// binaryRecords joins the FC runtime's attempts with the functions' log lines.
+// binaryRecords joins the FC runtime's attempts with the functions' records as FC's log
+// collection stored them in SLS (s.yaml's logConfig logstores): a record the process
+// printed before it was killed must be there.
 func (r *runner) binaryRecords() []InvocationRecord {
 	started, finished := map[string]bool{}, map[string]bool{}
-	for _, line := range r.fnOut.lines() {
-		_, js, ok := strings.Cut(line, "] ")
-		if !ok {
-			continue
-		}
-		var rec struct {
-			Msg string `json:"msg"`
-			ID  string `json:"request_id"`
-		}
-		if json.Unmarshal([]byte(js), &rec) != nil || rec.ID == "" {
-			continue
-		}
-		switch rec.Msg {
-		case "invocation started":
-			started[rec.ID] = true
-		case "invocation done", "invocation failed":
-			finished[rec.ID] = true
+	for _, ls := range r.logstores {
+		for _, rec := range r.srv.SLS.Logs(ls[0], ls[1]) {
+			id := rec.Contents[obs.KeyRequestID]
+			if id == "" {
+				continue
+			}
+			switch rec.Contents["msg"] {
+			case "invocation started":
+				started[id] = true
+			case "invocation done", "invocation failed":
+				finished[id] = true
+			}
 		}
 	}
 	var out []InvocationRecord

@@ -175,13 +175,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		"DR_OSS_ENDPOINT": srv.URL(),
 		"DR_SLS_ENDPOINT": srv.Addr(),
 		"DR_RDS_ENDPOINT": srv.Addr(),
-		"DR_SLS_PROJECT":  slsProject,
 		"DR_SLS_LOGSTORE": slsLogstore,
 	}
 	maps.Copy(env, restoreEnv)
 	proj, err := sconfig.Load(o.SFile, env, map[string]string{"AccountID": core.DefaultAccountID})
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range proj.Functions {
+		if f.LogProject != slsProject || f.LogLogstore != slsLogstore {
+			return nil, fmt.Errorf("%s: function %s logs to %s/%s, the demo reads %s/%s", o.SFile, f.Name, f.LogProject, f.LogLogstore, slsProject, slsLogstore)
+		}
 	}
 	// What scripts/bootstrap does first: the functions' role with the project's own
 	// least-privilege policy; every call of every function is then evaluated by RAM.
@@ -258,7 +262,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 
 const (
 	manualImage = "m-manual-golden-0001"
-	slsProject  = "ecs-image-dr-demo"
+	// FC collects the functions' stdout (one JSON record per line) into s.yaml's
+	// logConfig: ecs-image-dr-{AccountID} / ecs-image-dr, as scripts/bootstrap names them.
+	// The in-process SLS sink is off (no DR_SLS_PROJECT), as in production: each record
+	// is stored once.
+	slsProject  = "ecs-image-dr-" + core.DefaultAccountID
 	slsLogstore = "ecs-image-dr"
 )
 

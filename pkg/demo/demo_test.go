@@ -20,6 +20,7 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
+	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
 	"github.com/ecsdr/ecs-image-dr/pkg/obs"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 )
@@ -288,7 +289,22 @@ func checkSLSRecords(t *testing.T, rep *Report) {
 		requests[inv.RequestID] = true
 	}
 	created, deleted, deleteOK, failedImages := 0, 0, 0, 0
+	runtimeLines := 0
+	seen := map[string]int{}
 	for _, r := range rep.SLSRecords {
+		// One log path: a record stored twice (FC's collection and an SDK sink) is a defect.
+		if seen[fmt.Sprint(r)]++; seen[fmt.Sprint(r)] == 2 {
+			t.Errorf("record stored twice in SLS: %v", r)
+		}
+		// FC's log collection also stores the runtime SDK's own lines (FC Invoke
+		// Start/End RequestId: ...), tagged with FC's requestId field.
+		if strings.HasPrefix(r["message"], "FC Invoke ") {
+			runtimeLines++
+			if !requests[r["requestId"]] {
+				t.Errorf("runtime line with an unknown request id: %v", r)
+			}
+			continue
+		}
 		if r[obs.KeyFunction] == "" || !requests[r[obs.KeyRequestID]] {
 			t.Errorf("record without a function or a known request id: %v", r)
 		}
@@ -315,6 +331,9 @@ func checkSLSRecords(t *testing.T, rep *Report) {
 				deleteOK++
 			}
 		}
+	}
+	if runtimeLines == 0 {
+		t.Error("no FC Invoke lines in SLS: FC's log collection of stdout did not run")
 	}
 	if want := 6*3 + 1; created != want {
 		t.Errorf("%d create/ok records, want %d (one per image started, the retry of the failed one included)", created, want)
@@ -492,10 +511,10 @@ func TestInvariantsCatchSabotage(t *testing.T) {
 			want: []string{"i-hz-db-1 in cn-hangzhou keeps 4 images, retention allows at most 3"},
 		},
 		{
-			name: "SLS refuses every write",
+			name: "FC's log collection loses every line",
 			at:   DayAt(3, 12, 0),
 			do: func(_ context.Context, srv *localcloud.Server) error {
-				srv.Env.Faults.Set("sls", "PutLogs", core.FaultRule{ErrorRate: 1, ErrorStatus: 403, ErrorCode: "Unauthorized"})
+				srv.Env.Faults.Set("sls", lcsls.CollectAction, core.FaultRule{ErrorRate: 1, ErrorStatus: 500})
 				return nil
 			},
 			want: []string{"ecs-image-dr-create-image (timer:daily, request ", "left no record in SLS"},

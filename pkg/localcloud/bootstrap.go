@@ -92,7 +92,7 @@ func (s *Server) EnsureRoles(p *sconfig.Project, template []byte, env map[string
 		}
 		fenv := maps.Clone(f.Env)
 		maps.Copy(fenv, env)
-		params := bootstrap.PolicyParams{AccountID: account, SLSProject: fenv["DR_SLS_PROJECT"], SLSLogstore: cmp.Or(fenv["DR_SLS_LOGSTORE"], "ecs-image-dr")}
+		params := bootstrap.PolicyParams{AccountID: account, SLSProject: cmp.Or(fenv["DR_SLS_PROJECT"], f.LogProject), SLSLogstore: cmp.Or(fenv["DR_SLS_LOGSTORE"], f.LogLogstore, "ecs-image-dr")}
 		doc := fenv["DR_POLICY"]
 		if loc, ok := strings.CutPrefix(doc, "oss://"); ok {
 			params.ConfigBucket, params.PolicyKey, _ = strings.Cut(loc, "/")

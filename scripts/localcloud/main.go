@@ -141,7 +141,20 @@ func deploy(ctx context.Context, out io.Writer, srv *localcloud.Server, sfile st
 		return nil
 	}
 	fenv := p.Functions[0].Env
-	if project, logstore := fenv["DR_SLS_PROJECT"], fenv["DR_SLS_LOGSTORE"]; project != "" && logstore != "" {
+	// The logConfig logstores FC collects the functions' stdout into, and the in-process
+	// sink's when DR_SLS_PROJECT turns it on.
+	var stores [][2]string
+	for _, f := range p.Functions {
+		stores = append(stores, [2]string{f.LogProject, f.LogLogstore})
+	}
+	stores = append(stores, [2]string{fenv["DR_SLS_PROJECT"], fenv["DR_SLS_LOGSTORE"]})
+	done := map[[2]string]bool{}
+	for _, ps := range stores {
+		project, logstore := ps[0], ps[1]
+		if project == "" || logstore == "" || done[ps] {
+			continue
+		}
+		done[ps] = true
 		srv.SLS.EnsureProject(project, p.Functions[0].Region)
 		if _, err := obs.Provision(lcsls.NewSDKClient(srv.Addr(), cred),
 			obs.ProvisionConfig{Project: project, Logstore: logstore, Region: p.Functions[0].Region}); err != nil {
