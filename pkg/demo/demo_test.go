@@ -300,8 +300,8 @@ func checkSLSRecords(t *testing.T, rep *Report) {
 		// Start/End RequestId: ...), tagged with FC's requestId field.
 		if strings.HasPrefix(r["message"], "FC Invoke ") {
 			runtimeLines++
-			if !requests[r["requestId"]] {
-				t.Errorf("runtime line with an unknown request id: %v", r)
+			if !requests[r["requestId"]] || !strings.Contains(r["message"], "RequestId: "+r["requestId"]) {
+				t.Errorf("runtime line with an unknown or another request's id: %v", r)
 			}
 			continue
 		}

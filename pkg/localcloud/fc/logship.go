@@ -60,9 +60,15 @@ func (c *collector) entry(line, streamName string) LogEntry {
 	} else {
 		contents["message"] = line
 	}
+	reqID := c.requestID
+	if id, ok := runtimeMarker(line); ok {
+		// The SDK's own "FC Invoke Start/End RequestId: X" names its request: an End line
+		// read after the next invocation was handed over still belongs to X.
+		reqID = id
+	}
 	fcFields := map[string]string{
 		"functionName": c.fn, "instanceID": c.inst, "qualifier": "LATEST",
-		"requestId": c.requestID, "stream": streamName,
+		"requestId": reqID, "stream": streamName,
 	}
 	for k, v := range fcFields {
 		if _, taken := contents[k]; !taken && v != "" {
@@ -80,4 +86,21 @@ func (c *collector) ship(line, streamName string) {
 			c.warn(err)
 		}
 	}
+}
+
+// runtimeMarker returns the request id of a line fc-runtime-go-sdk prints around each
+// invocation: "FC Invoke Start RequestId: X", "FC Invoke End RequestId: X[, Error: ...]"
+// (also Initialize, PreStop, PreFreeze).
+func runtimeMarker(line string) (string, bool) {
+	rest, ok := strings.CutPrefix(line, "FC ")
+	if !ok {
+		return "", false
+	}
+	_, after, ok := strings.Cut(rest, " RequestId: ")
+	if !ok {
+		return "", false
+	}
+	id, _, _ := strings.Cut(after, ",")
+	id = strings.TrimSpace(id)
+	return id, id != "" && !strings.ContainsAny(id, " \t")
 }

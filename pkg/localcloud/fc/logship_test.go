@@ -136,3 +136,29 @@ func TestLogCollectionKeepsLinesOfKilledInvocations(t *testing.T) {
 		t.Errorf("invoke with a failing logstore: %v %s", err, inv.Status)
 	}
 }
+
+func TestRuntimeMarker(t *testing.T) {
+	for line, want := range map[string]string{
+		"FC Invoke Start RequestId: A-1":                                "A-1",
+		"FC Invoke End RequestId: A-1":                                  "A-1",
+		"FC Invoke End RequestId: A-2, Error: Unhandled function error": "A-2",
+		"FC Initialize Start RequestId: B":                              "B",
+		"FC Invoke End RequestId: ":                                     "",
+		"fc Invoke Start RequestId: A":                                  "",
+		`{"msg":"FC Invoke Start RequestId: A"}`:                        "",
+		"hello":                                                         "",
+	} {
+		got, ok := runtimeMarker(line)
+		if got != want || ok != (want != "") {
+			t.Errorf("runtimeMarker(%q) = %q %v, want %q", line, got, ok, want)
+		}
+	}
+	// The marker's id wins over the instance's current request id.
+	c := &collector{fn: "f", inst: "c-1", requestID: "NEXT"}
+	if e := c.entry("FC Invoke End RequestId: PREV", "stdout"); e.Contents["requestId"] != "PREV" {
+		t.Errorf("End line tagged %q, want PREV", e.Contents["requestId"])
+	}
+	if e := c.entry("plain", "stdout"); e.Contents["requestId"] != "NEXT" || e.Contents["message"] != "plain" {
+		t.Errorf("plain line: %v", e.Contents)
+	}
+}
