@@ -321,7 +321,8 @@ type indexToken struct {
 
 type indexKey struct {
 	indexToken
-	Type string `json:"type"`
+	Type     string `json:"type"`
+	DocValue bool   `json:"doc_value"` // statistics enabled: the key is a column in SQL
 }
 
 func parseIndex(body []byte, now time.Time) (*indexConfig, *apiError) {

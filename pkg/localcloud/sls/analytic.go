@@ -24,7 +24,8 @@ import (
 // count_if(cond), sum, avg, max, min, from_unixtime(seconds) and
 // date_trunc('second'|'minute'|'hour'|'day', t). Times print as
 // "2006-01-02 15:04:05.000" in UTC. Anything else (joins, sub-queries, window
-// functions, other functions) is refused with ParameterInvalid, never ignored. Without
+// functions, other functions) is refused with ParameterInvalid, never ignored, and so is
+// a column the logstore's index does not have with statistics (doc_value) enabled. Without
 // limit at most 100 rows come back, as on SLS; line and offset do not apply.
 
 const defaultSQLLimit = 100
@@ -940,6 +941,9 @@ func (env *sqlEnv) aggregate(x funcall) (sqlVal, error) {
 // run evaluates sq over rows (already selected by the search part, oldest first) and
 // returns the result rows and the column names in select order.
 func (sq *sqlQuery) run(rows []Record, idx *indexConfig) ([]map[string]string, []string, error) {
+	if err := sq.checkColumns(idx); err != nil {
+		return nil, nil, err
+	}
 	var in []*Record
 	for i := range rows {
 		r := &rows[i]
@@ -1094,4 +1098,61 @@ func splitAnalytic(q string) (search, sql string, ok bool) {
 		}
 	}
 	return q, "", false
+}
+
+// checkColumns refuses, as SLS does, a column that is not a key of the index with
+// statistics (doc_value) enabled: a typo in an alert's query fails here rather than
+// reading nulls. Without an index the local SLS is lenient (SLS refuses the query).
+func (sq *sqlQuery) checkColumns(idx *indexConfig) error {
+	if idx == nil {
+		return nil
+	}
+	names := map[string]bool{}
+	for _, it := range sq.items {
+		names[it.name] = true
+	}
+	var bad string
+	var walk func(e sqlExpr, aliasesOK bool)
+	walk = func(e sqlExpr, aliasesOK bool) {
+		switch x := e.(type) {
+		case colRef:
+			n := x.name
+			switch {
+			case bad != "", aliasesOK && names[n], n == "__time__", n == "__topic__", n == "__source__", strings.HasPrefix(n, "__tag__:"):
+			case idx.keys[n].DocValue:
+			default:
+				bad = n
+			}
+		case funcall:
+			for _, a := range x.args {
+				walk(a, aliasesOK)
+			}
+		case unary:
+			walk(x.x, aliasesOK)
+		case binary:
+			walk(x.l, aliasesOK)
+			walk(x.r, aliasesOK)
+		case isNull:
+			walk(x.x, aliasesOK)
+		}
+	}
+	for _, it := range sq.items {
+		walk(it.expr, false)
+	}
+	for _, g := range sq.groupBy {
+		walk(g, false)
+	}
+	if sq.where != nil {
+		walk(sq.where, false)
+	}
+	if sq.having != nil {
+		walk(sq.having, true)
+	}
+	for _, o := range sq.orderBy {
+		walk(o.expr, true)
+	}
+	if bad != "" {
+		return fmt.Errorf("Column '%s' no longer exists or type mismatch; add it to the index with statistics (doc_value) enabled", bad)
+	}
+	return nil
 }

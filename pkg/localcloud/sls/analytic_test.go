@@ -72,7 +72,10 @@ func TestGetLogsAnalyticsTypedIndex(t *testing.T) {
 	f := newFixture(t)
 	seedQueryLogs(t, f)
 	c := f.client()
-	idx := sdk.Index{Keys: map[string]sdk.IndexKey{"duration_ms": {Type: "long"}}, Line: &sdk.IndexLine{Token: []string{" "}}}
+	idx := sdk.Index{Keys: map[string]sdk.IndexKey{
+		"duration_ms": {Type: "long", DocValue: true},
+		"result":      {Type: "text", Token: []string{" "}}, // searchable, no statistics
+	}, Line: &sdk.IndexLine{Token: []string{" "}}}
 	if err := c.CreateIndex(project, "qry", idx); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +86,39 @@ func TestGetLogsAnalyticsTypedIndex(t *testing.T) {
 	}
 	want := []map[string]string{{"hi": "2500", "lo": "50", "total": "4650"}}
 	if !reflect.DeepEqual(resp.Logs, want) {
+		t.Fatalf("got %v, want %v", resp.Logs, want)
+	}
+}
+
+// TestGetLogsAnalyticsColumnsNeedStatistics: with an index, SQL reads only keys with
+// statistics (doc_value) enabled; a typo or a search-only key is refused, not null.
+func TestGetLogsAnalyticsColumnsNeedStatistics(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	seedQueryLogs(t, f)
+	c := f.client()
+	idx := sdk.Index{Keys: map[string]sdk.IndexKey{
+		"duration_ms": {Type: "long", DocValue: true},
+		"result":      {Type: "text", Token: []string{" "}},
+	}}
+	if err := c.CreateIndex(project, "qry", idx); err != nil {
+		t.Fatal(err)
+	}
+	base := t0.Unix()
+	for _, q := range []string{
+		"* | select count(1) as n where result = 'ok'",        // search-only key
+		"* | select max(duraton_ms) as hi",                    // typo
+		"* | select count(1) as n group by region order by n", // not indexed
+	} {
+		_, err := c.GetLogs(project, "qry", "", base, base+9, q, 100, 0, false)
+		wantCode(t, err, 400, "ParameterInvalid")
+	}
+	// the search part may still use the search-only key; order by may use an alias
+	resp, err := c.GetLogs(project, "qry", "", base, base+9, "result: ok | select count(1) as n, sum(duration_ms) as total order by n", 100, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []map[string]string{{"n": "3", "total": "3050"}}; !reflect.DeepEqual(resp.Logs, want) {
 		t.Fatalf("got %v, want %v", resp.Logs, want)
 	}
 }
