@@ -14,7 +14,7 @@ import (
 
 const (
 	repoSYaml = "../../s.yaml"
-	// The shared reference material sits beside the repository (/work/main/../shared).
+	// The shared reference material sits beside the repository, as ../shared.
 	schemaPath = "../../../shared/fc3-schema.json"
 	accountID  = "1234567890123456"
 )
