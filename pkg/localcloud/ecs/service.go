@@ -204,10 +204,20 @@ type errorBody struct {
 }
 
 func writeJSON(w http.ResponseWriter, status int, reqID string, v any) {
+	WriteRPCJSON(w, status, reqID, hostID, v)
+}
+
+func writeError(w http.ResponseWriter, reqID string, e *apiError) {
+	WriteRPCError(w, reqID, hostID, "Ecs", e.Status, e.Code, e.Message)
+}
+
+// WriteRPCJSON writes one RPC reply (or error body) as the gateway of host renders it: JSON
+// with the x-acs-request-id header. The ESS and RDS emulators share it with ECS.
+func WriteRPCJSON(w http.ResponseWriter, status int, reqID, host string, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = 500
-		b = []byte(fmt.Sprintf(`{"RequestId":%q,"HostId":%q,"Code":"InternalError","Message":"marshal response"}`, reqID, hostID))
+		b = []byte(fmt.Sprintf(`{"RequestId":%q,"HostId":%q,"Code":"InternalError","Message":"marshal response"}`, reqID, host))
 	}
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	w.Header().Set("x-acs-request-id", reqID)
@@ -215,9 +225,11 @@ func writeJSON(w http.ResponseWriter, status int, reqID string, v any) {
 	_, _ = w.Write(b)
 }
 
-func writeError(w http.ResponseWriter, reqID string, e *apiError) {
-	writeJSON(w, e.Status, reqID, errorBody{RequestId: reqID, HostId: hostID, Code: e.Code, Message: e.Message,
-		Recommend: "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(e.Code) + "&product=Ecs"})
+// WriteRPCError writes an RPC error in the shape the SDKs parse (RequestId, HostId, Code,
+// Message, Recommend) for product (Ecs, Ess, Rds…).
+func WriteRPCError(w http.ResponseWriter, reqID, host, product string, status int, code, message string) {
+	WriteRPCJSON(w, status, reqID, host, errorBody{RequestId: reqID, HostId: host, Code: code, Message: message,
+		Recommend: "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(code) + "&product=" + product})
 }
 
 // request is one parsed RPC call.

@@ -95,26 +95,6 @@ func missing(name string) *apiError {
 	return errf(400, "MissingParameter", "The input parameter %q that is mandatory for processing this request is not supplied.", name)
 }
 
-type errorBody struct {
-	RequestId string `json:"RequestId"`
-	HostId    string `json:"HostId"`
-	Code      string `json:"Code"`
-	Message   string `json:"Message"`
-	Recommend string `json:"Recommend"`
-}
-
-func writeJSON(w http.ResponseWriter, status int, reqID string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = 500
-		b = []byte(fmt.Sprintf(`{"RequestId":%q,"HostId":%q,"Code":"InternalError","Message":"marshal response"}`, reqID, hostID))
-	}
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.Header().Set("x-acs-request-id", reqID)
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
 type request struct {
 	params  url.Values
 	action  string
@@ -170,16 +150,15 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.env.Log.Error("ess: panic serving request", "panic", v, "requestId", reqID)
-			writeJSON(w, 500, reqID, errorBody{RequestId: reqID, HostId: hostID, Code: "InternalError", Message: "The request processing has failed due to some unknown error."})
+			ecs.WriteRPCError(w, reqID, hostID, "Ess", 500, "InternalError", "The request processing has failed due to some unknown error.")
 		}
 	}()
 	resp, aerr := s.serve(r, reqID)
 	if aerr != nil {
-		writeJSON(w, aerr.Status, reqID, errorBody{RequestId: reqID, HostId: hostID, Code: aerr.Code, Message: aerr.Message,
-			Recommend: "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(aerr.Code) + "&product=Ess"})
+		ecs.WriteRPCError(w, reqID, hostID, "Ess", aerr.Status, aerr.Code, aerr.Message)
 		return
 	}
-	writeJSON(w, 200, reqID, resp)
+	ecs.WriteRPCJSON(w, 200, reqID, hostID, resp)
 }
 
 func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {

@@ -421,29 +421,12 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *rpcError) {
 	return h(s, c)
 }
 
-type errorBody struct {
-	RequestId string `json:"RequestId"`
-	HostId    string `json:"HostId"`
-	Code      string `json:"Code"`
-	Message   string `json:"Message"`
-	Recommend string `json:"Recommend"`
-}
-
 func writeJSON(w http.ResponseWriter, status int, reqID string, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status = 500
-		b = []byte(fmt.Sprintf(`{"RequestId":%q,"HostId":%q,"Code":"InternalError","Message":"marshal response"}`, reqID, hostID))
-	}
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
-	w.Header().Set("x-acs-request-id", reqID)
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	ecs.WriteRPCJSON(w, status, reqID, hostID, v)
 }
 
 func writeError(w http.ResponseWriter, reqID string, e *rpcError) {
-	writeJSON(w, e.Status, reqID, errorBody{RequestId: reqID, HostId: hostID, Code: e.Code, Message: e.Message,
-		Recommend: "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(e.Code) + "&product=Rds"})
+	ecs.WriteRPCError(w, reqID, hostID, "Rds", e.Status, e.Code, e.Message)
 }
 
 // paging reads PageSize (30..100, default 30) and PageNumber (>= 1, default 1).
