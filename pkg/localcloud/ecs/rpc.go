@@ -1,6 +1,8 @@
 package ecs
 
 import (
+	"cmp"
+	"context"
 	"io"
 	"mime"
 	"net/http"
@@ -71,6 +73,34 @@ func toRPCError(e *apiError) *RPCError {
 		return nil
 	}
 	return &RPCError{Status: e.Status, Code: e.Code, Message: e.Message}
+}
+
+// GatewayFault applies the fault the env's table holds for (service, action) as a gateway
+// answers before any work: injected latency on the simulated clock, then throttling
+// (Throttling.User with throttleStatus, 400 when 0) or a 5xx. It returns nil when the call
+// goes on. ECS, ESS and RDS share it, so a fault looks the same on every RPC product.
+func GatewayFault(ctx context.Context, env *core.Env, service, action string, throttleStatus int) *RPCError {
+	f := env.Faults.Check(service, action)
+	if f.Latency > 0 {
+		if err := env.Clock.Sleep(ctx, f.Latency); err != nil {
+			return &RPCError{Status: 500, Code: "InternalError", Message: "The request was cancelled."}
+		}
+	}
+	switch f.Kind {
+	case core.FaultThrottle:
+		return &RPCError{Status: cmp.Or(throttleStatus, 400), Code: "Throttling.User", Message: "Request was denied due to user flow control."}
+	case core.FaultError:
+		status, code := cmp.Or(f.Status, 503), f.Code
+		msg := "The request has failed due to a temporary failure of the server."
+		if code == "" {
+			code = "ServiceUnavailable"
+			if status == 500 {
+				code, msg = "InternalError", "The request processing has failed due to some unknown error."
+			}
+		}
+		return &RPCError{Status: status, Code: code, Message: msg}
+	}
+	return nil
 }
 
 // ParseRPC reads and authenticates an RPC request exactly as the ECS endpoint does.

@@ -319,28 +319,8 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	}
 
 	// Faults come first: a throttled or failing gateway answers before any work.
-	f := s.env.Faults.Check("ecs", q.action)
-	if f.Latency > 0 {
-		if err := s.env.Clock.Sleep(r.Context(), f.Latency); err != nil {
-			return nil, errf(500, "InternalError", "The request was cancelled.")
-		}
-	}
-	switch f.Kind {
-	case core.FaultThrottle:
-		return nil, errf(s.seed.ThrottleStatus, "Throttling.User", "Request was denied due to user flow control.")
-	case core.FaultError:
-		status, code := f.Status, f.Code
-		if status == 0 {
-			status = 503
-		}
-		msg := "The request has failed due to a temporary failure of the server."
-		if code == "" {
-			code = "ServiceUnavailable"
-			if status == 500 {
-				code, msg = "InternalError", "The request processing has failed due to some unknown error."
-			}
-		}
-		return nil, errf(status, code, "%s", msg)
+	if ferr := GatewayFault(r.Context(), s.env, "ecs", q.action, s.seed.ThrottleStatus); ferr != nil {
+		return nil, &apiError{Status: ferr.Status, Code: ferr.Code, Message: ferr.Message}
 	}
 
 	if v3 {

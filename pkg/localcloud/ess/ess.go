@@ -171,27 +171,8 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 	}
 	q := &request{params: rc.Params, reqID: reqID, action: rc.Action, account: rc.Account}
 	// Faults first, as a throttling gateway answers before any work.
-	f := s.env.Faults.Check("ess", q.action)
-	if f.Latency > 0 { // simulated time, like ECS
-		if err := s.env.Clock.Sleep(r.Context(), f.Latency); err != nil {
-			return nil, errf(500, "InternalError", "The request was cancelled.")
-		}
-	}
-	switch f.Kind {
-	case core.FaultThrottle:
-		return nil, errf(400, "Throttling.User", "Request was denied due to user flow control.")
-	case core.FaultError:
-		status, code := f.Status, f.Code
-		if status == 0 {
-			status = 503
-		}
-		if code == "" {
-			code = "ServiceUnavailable"
-			if status == 500 {
-				code = "InternalError"
-			}
-		}
-		return nil, errf(status, code, "The request has failed due to a temporary failure of the server.")
+	if ferr := ecs.GatewayFault(r.Context(), s.env, "ess", q.action, 0); ferr != nil {
+		return nil, &apiError{Status: ferr.Status, Code: ferr.Code, Message: ferr.Message}
 	}
 	if se := rc.SignatureErr; se != nil {
 		if s.env.StrictSignatures {

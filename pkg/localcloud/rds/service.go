@@ -376,30 +376,9 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *rpcError) {
 		return nil, aerr
 	}
 	c := &call{RPCCall: rc, host: r.Host, reqID: reqID}
-	f := s.env.Faults.Check("rds", c.Action)
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-		}
-	}
-	switch f.Kind {
-	case core.FaultThrottle:
-		return nil, errf(400, "Throttling.User", "Request was denied due to user flow control.")
-	case core.FaultError:
-		status, code := f.Status, f.Code
-		if status == 0 {
-			status = 503
-		}
-		if code == "" {
-			code = "ServiceUnavailable"
-			if status == 500 {
-				code = "InternalError"
-			}
-		}
-		return nil, errf(status, code, "The request has failed due to a temporary failure of the server.")
+	// Latency waits on the simulated clock, like ECS's (it waited in real time here).
+	if ferr := ecs.GatewayFault(r.Context(), s.env, "rds", c.Action, 0); ferr != nil {
+		return nil, ferr
 	}
 	if c.SignatureErr != nil {
 		if s.env.StrictSignatures {
