@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -40,6 +41,9 @@ const (
 	EnvSLSLogstore   = "DR_SLS_LOGSTORE"         // default "ecs-image-dr"
 	EnvAcceptedTypes = "DR_ACCEPTED_EVENT_TYPES" // comma list, exact or prefix*; default both image event families (events.DefaultTypes)
 	EnvLogLevel      = "DR_LOG_LEVEL"            // debug|info|warn|error (default info)
+	// EnvRegionScope: the one region whose image events this deployment acts on (the
+	// event receiver of an extra source region, s.receiver.yaml); empty: every region.
+	EnvRegionScope = "DR_REGION_SCOPE"
 )
 
 // DefaultEventType is the EventBridge type of ECS image state changes: the events
@@ -58,6 +62,7 @@ type Config struct {
 	SLSLogstore   string
 	AcceptedTypes []string
 	LogLevel      slog.Level
+	RegionScope   string
 }
 
 // ConfigFromEnv reads and checks the configuration; the error lists every problem.
@@ -70,6 +75,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		SLSEndpoint: strings.TrimSpace(getenv(EnvSLSEndpoint)),
 		SLSProject:  strings.TrimSpace(getenv(EnvSLSProject)),
 		SLSLogstore: strings.TrimSpace(getenv(EnvSLSLogstore)),
+		RegionScope: strings.TrimSpace(getenv(EnvRegionScope)),
 	}
 	var errs []error
 	if c.Policy == "" {
@@ -89,6 +95,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		if u, err := url.Parse(strings.ReplaceAll(c.OSSEndpoint, "{region}", "r")); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q must be an http(s) URL", EnvOSSEndpoint, c.OSSEndpoint))
 		}
+	}
+	if c.RegionScope != "" && !regionIDRE.MatchString(c.RegionScope) {
+		errs = append(errs, fmt.Errorf("%s: %q is not a region id (e.g. cn-shanghai)", EnvRegionScope, c.RegionScope))
 	}
 	if c.SLSLogstore == "" {
 		c.SLSLogstore = "ecs-image-dr"
@@ -115,6 +124,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// regionIDRE is what a region id looks like (cn-hangzhou, ap-southeast-1).
+var regionIDRE = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+){1,4}$`)
 
 // OSSEndpointFor returns the OSS endpoint URL for region.
 func (c Config) OSSEndpointFor(region string) string {

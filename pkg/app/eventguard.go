@@ -38,3 +38,21 @@ func outsidePolicy(evs []events.ImageEvent, pol *policy.Policy, log *slog.Logger
 	}
 	return keep, rejected
 }
+
+// outsideScope takes out the image events from regions other than the deployment's region
+// scope (DR_REGION_SCOPE, set by s.receiver.yaml): each is rejected with its own record.
+// An empty scope (the main stack) keeps every event.
+func outsideScope(evs []events.ImageEvent, scope string, log *slog.Logger) ([]events.ImageEvent, []backup.Item) {
+	var keep []events.ImageEvent
+	var rejected []backup.Item
+	for _, ev := range evs {
+		if err := events.CheckScope(ev, scope); err != nil {
+			log.Warn("event rejected", obs.KeyAction, "reject", obs.KeyResult, backup.ResultSkipped,
+				"reason", err.Error(), obs.KeyImage, ev.ImageID, "event_region", ev.Region, "region_scope", scope)
+			rejected = append(rejected, backup.Item{Region: ev.Region, Image: ev.ImageID, Reason: err.Error()})
+			continue
+		}
+		keep = append(keep, ev)
+	}
+	return keep, rejected
+}

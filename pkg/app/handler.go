@@ -273,9 +273,10 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		res.Copy = &sum
 		return res, err
 	case h.fn == CopyImage:
+		evs, foreign := outsideScope(evs, h.cfg.RegionScope, log)
 		evs, outside := outsidePolicy(evs, pol, log)
 		sum, err := deps.HandleEvents(ctx, evs)
-		sum.Rejected = append(sum.Rejected, outside...)
+		sum.Rejected = append(append(sum.Rejected, foreign...), outside...)
 		res.Copy = &sum
 		return res, err
 	case h.fn == Cleanup:
