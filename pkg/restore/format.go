@@ -24,7 +24,13 @@ func PrintStatus(w io.Writer, st Status, loc *time.Location) {
 		if p.ImageID != "" {
 			img, from, age = p.ImageID, p.DataTime.In(loc).Format("01-02 15:04"), fmtAge(p.Age())
 		}
+		if p.Kind == KindDatabase {
+			img, from, age = "backup "+p.BackupID, p.DataTime.In(loc).Format("01-02 15:04"), fmtAge(p.Age())
+		}
 		drill := "never"
+		if p.Kind == KindDatabase {
+			drill = "-"
+		}
 		if r := p.LastDrill; r != nil {
 			res := "failed"
 			if r.Verified {

@@ -21,11 +21,17 @@ const (
 
 // PairStatus is one protected instance in one DR region.
 type PairStatus struct {
-	InstanceID   string    `json:"instanceId"`
-	SourceRegion string    `json:"sourceRegion,omitempty"`
-	Region       string    `json:"region"`
-	ImageID      string    `json:"imageId,omitempty"`
-	DataTime     time.Time `json:"dataTime,omitzero"`
+	// Kind is KindInstance (ECS, copies are images) or KindDatabase (RDS, copies are
+	// offsite backup files; InstanceID is then the DB instance).
+	Kind         string `json:"kind"`
+	InstanceID   string `json:"instanceId"`
+	SourceRegion string `json:"sourceRegion,omitempty"`
+	Region       string `json:"region"`
+	ImageID      string `json:"imageId,omitempty"`
+	// BackupID and Object: a database pair's newest offsite backup and its OSS key.
+	BackupID string    `json:"backupId,omitempty"`
+	Object   string    `json:"object,omitempty"`
+	DataTime time.Time `json:"dataTime,omitzero"`
 	// AgeSeconds is the RPO now: how old the newest restorable data is.
 	AgeSeconds float64 `json:"ageSeconds"`
 	State      string  `json:"state"`
@@ -126,7 +132,7 @@ func (d Deps) Status(ctx context.Context) (Status, error) {
 	for _, id := range insts {
 		for _, region := range d.Policy.DestinationRegions() {
 			v := views[region]
-			p := PairStatus{InstanceID: id, SourceRegion: source[id], Region: region, State: StateOK}
+			p := PairStatus{Kind: KindInstance, InstanceID: id, SourceRegion: source[id], Region: region, State: StateOK}
 			if e, ok := v.index[id]; ok {
 				p.ImageID, p.DataTime = e.ImageID, e.DataTime
 				p.AgeSeconds = now.Sub(e.DataTime).Seconds()
@@ -154,6 +160,7 @@ func (d Deps) Status(ctx context.Context) (Status, error) {
 			st.Pairs = append(st.Pairs, p)
 		}
 	}
+	d.addDatabasePairs(ctx, &st)
 	for i := range st.Pairs {
 		p := &st.Pairs[i]
 		switch w := st.Worst; {
@@ -179,8 +186,9 @@ func fmtAge(d time.Duration) string {
 func FmtAge(d time.Duration) string { return fmtAge(d) }
 
 // MonitorRPO is the RPO monitor: it computes Status and writes one record per instance and
-// region (action rpo, dataAgeSeconds, result ok or breach) and one record with the worst
-// pair of the policy (action rpo-worst). A pair breaches when its copy is missing or older
+// region and one per DB instance and region (action rpo, kind instance or database,
+// dataAgeSeconds, result ok or breach) and one record with the worst pair of the policy
+// (action rpo-worst, breaches counting both kinds). A pair breaches when its copy is missing or older
 // than rpoTarget; the alert on action rpo / result breach notifies.
 func (d Deps) MonitorRPO(ctx context.Context) (Status, error) {
 	d, err := d.withDefaults()
@@ -196,9 +204,13 @@ func (d Deps) MonitorRPO(ctx context.Context) (Status, error) {
 		if p.State != StateOK {
 			result, level = "breach", slog.LevelWarn
 		}
-		d.Log.Log(ctx, level, "rpo", "action", "rpo", "result", result, "policy", st.Policy, "instance", p.InstanceID,
-			"sourceRegion", p.SourceRegion, "region", p.Region, "image", p.ImageID, "dataAgeSeconds", int64(p.AgeSeconds),
-			"rpoTargetSeconds", int64(st.RPOTargetSecond), "state", p.State, "reason", strings.Join(p.Problems, "; "))
+		attrs := []any{"action", "rpo", "result", result, "policy", st.Policy, "kind", p.Kind, "instance", p.InstanceID,
+			"sourceRegion", p.SourceRegion, "region", p.Region, "image", p.ImageID}
+		if p.Kind == KindDatabase {
+			attrs = append(attrs, "backup", p.BackupID, "object", p.Object)
+		}
+		d.Log.Log(ctx, level, "rpo", append(attrs, "dataAgeSeconds", int64(p.AgeSeconds),
+			"rpoTargetSeconds", int64(st.RPOTargetSecond), "state", p.State, "reason", strings.Join(p.Problems, "; "))...)
 	}
 	for _, w := range st.Warnings {
 		d.Log.Warn("rpo view incomplete", "action", "rpo", "result", "skipped", "policy", st.Policy, "reason", w)
@@ -210,7 +222,7 @@ func (d Deps) MonitorRPO(ctx context.Context) (Status, error) {
 		result = "breach"
 	}
 	if w := st.Worst; w != nil {
-		attrs = append(attrs, "instance", w.InstanceID, "region", w.Region, "dataAgeSeconds", int64(w.AgeSeconds), "state", w.State)
+		attrs = append(attrs, "kind", w.Kind, "instance", w.InstanceID, "region", w.Region, "dataAgeSeconds", int64(w.AgeSeconds), "state", w.State)
 	}
 	d.Log.Info("rpo worst", append(attrs, "result", result)...)
 	return st, nil
