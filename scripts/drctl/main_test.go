@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/backup"
+	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
@@ -177,5 +178,61 @@ func TestBadInvocations(t *testing.T) {
 	errw.Reset()
 	if code := run(nil, strings.NewReader(""), &out, &errw); code != 1 || !strings.Contains(errw.String(), "usage: drctl") {
 		t.Fatalf("no command: %d %s", code, errw.String())
+	}
+}
+
+// TestStatusDatabases: drctl status lists each DB instance's newest offsite backup; one
+// whose data is older than rpoTarget is a missed target (counted in the exit code), a fresh
+// one is not.
+func TestStatusDatabases(t *testing.T) {
+	srv, clock := world(t)
+	pol := testPolicy + `rds:
+  sources:
+    - region: cn-hangzhou
+      instanceIds: [rm-bp1old1, rm-bp1new1]
+  destination:
+    region: cn-beijing
+    bucket: prod-rds-offsite
+  retention: {keepLast: 3}
+`
+	parsed, err := policy.Parse([]byte(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := srv.Credential()
+	s, err := ossx.New(srv.URL(), cred.AccessKeyID, cred.AccessKeySecret, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(id, backup string, data time.Time) {
+		e := catalog.DatabaseEntry{InstanceID: id, Region: "cn-beijing", SourceRegion: "cn-hangzhou", Engine: "MySQL",
+			BackupID: backup, Method: "Physical", Bucket: "prod-rds-offsite", Key: "rds/" + id + "/" + backup + ".tar.gz",
+			Size: 1, CRC64: "1", DataTime: data, CopiedAt: data.Add(time.Hour), RPOSeconds: 3600}
+		if _, err := catalog.NewWriter(s, parsed.CatalogBucket("cn-beijing"), nil).PutDatabase(context.Background(), parsed.Name, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := clock.Now()
+	put("rm-bp1new1", "b-2", now.Add(-2*time.Hour))
+	status := func(args ...string) (int, string) {
+		var out, errw bytes.Buffer
+		code := run(append([]string{"--localcloud", srv.URL(), "--policy", pol, "--tz", "UTC", "status"}, args...), strings.NewReader(""), &out, &errw)
+		return code, out.String() + errw.String()
+	}
+	// Baseline: i-hz-locked-1 has no copy (missed 1, exit 2); the fresh DB misses nothing.
+	code, out := status("--json")
+	if code != 2 || !strings.Contains(out, `"missed": 1`) || !strings.Contains(out, `"kind": "database"`) ||
+		!strings.Contains(out, `"backupId": "b-2"`) {
+		t.Fatalf("fresh db: %d %s", code, out)
+	}
+	put("rm-bp1old1", "b-1", now.Add(-30*time.Hour))
+	code, out = status("--json")
+	if code != 2 || !strings.Contains(out, `"missed": 2`) {
+		t.Fatalf("stale db --json: %d %s", code, out)
+	}
+	code, out = status()
+	if code != 2 || !strings.Contains(out, "rm-bp1old1 in cn-beijing: stale: newest offsite backup's data is 30h00m old") ||
+		!strings.Contains(out, "backup b-1") || !strings.Contains(out, "2 of 5 instance x region pairs miss the target") {
+		t.Fatalf("stale db: %d\n%s", code, out)
 	}
 }
