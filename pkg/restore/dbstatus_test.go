@@ -82,7 +82,7 @@ func TestRPOMonitorDatabases(t *testing.T) {
 	}
 	var out strings.Builder
 	restore.PrintStatus(&out, st, time.UTC)
-	if !strings.Contains(out.String(), "rm-old1 in cn-beijing: stale") || !strings.Contains(out.String(), "backup b-2") {
+	if !strings.Contains(out.String(), "rm-old1 in cn-beijing: stale") || !strings.Contains(out.String(), "DB INSTANCE") {
 		t.Fatalf("table:\n%s", out.String())
 	}
 

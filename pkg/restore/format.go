@@ -19,18 +19,18 @@ func PrintStatus(w io.Writer, st Status, loc *time.Location) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tDR REGION\tNEWEST IMAGE\tDATA FROM\tRPO NOW\tSTATE\tLAST DRILL")
 	var probs []string
+	var dbs []PairStatus
 	for _, p := range st.Pairs {
 		img, from, age := "-", "-", "-"
 		if p.ImageID != "" {
 			img, from, age = p.ImageID, p.DataTime.In(loc).Format("01-02 15:04"), fmtAge(p.Age())
 		}
+
 		if p.Kind == KindDatabase {
-			img, from, age = "backup "+p.BackupID, p.DataTime.In(loc).Format("01-02 15:04"), fmtAge(p.Age())
+			dbs = append(dbs, p)
+			continue
 		}
 		drill := "never"
-		if p.Kind == KindDatabase {
-			drill = "-"
-		}
 		if r := p.LastDrill; r != nil {
 			res := "failed"
 			if r.Verified {
@@ -44,6 +44,19 @@ func PrintStatus(w io.Writer, st Status, loc *time.Location) {
 		}
 	}
 	tw.Flush()
+	// Databases get their own table (their ids and backup ids are longer than ECS ones).
+	if len(dbs) > 0 {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DB INSTANCE\tDR REGION\tNEWEST OFFSITE BACKUP\tDATA FROM\tRPO NOW\tSTATE")
+		for _, p := range dbs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.InstanceID, p.Region, p.BackupID, p.DataTime.In(loc).Format("01-02 15:04"),
+				fmtAge(p.Age()), p.State)
+			for _, pr := range p.Problems {
+				probs = append(probs, p.InstanceID+" in "+p.Region+": "+pr)
+			}
+		}
+		tw.Flush()
+	}
 	for _, pr := range probs {
 		for i, l := range wrapText(pr, 96) {
 			if i == 0 {
