@@ -75,10 +75,10 @@ func PrintStatus(w io.Writer, st Status, loc *time.Location) {
 	case st.Worst == nil:
 		fmt.Fprintln(w, "no protected instance found")
 	case st.Missed > 0:
-		fmt.Fprintf(w, "%d of %d instance x region pairs miss the target; worst: %s in %s (%s)\n", st.Missed, len(st.Pairs),
+		fmt.Fprintf(w, "%d of %d pairs miss the target; worst: %s in %s (%s)\n", st.Missed, len(st.Pairs),
 			st.Worst.InstanceID, st.Worst.Region, worstText(*st.Worst))
 	default:
-		fmt.Fprintf(w, "all %d instance x region pairs within target; worst: %s in %s (%s)\n", len(st.Pairs), st.Worst.InstanceID, st.Worst.Region, worstText(*st.Worst))
+		fmt.Fprintf(w, "all %d pairs within target; worst: %s in %s (%s)\n", len(st.Pairs), st.Worst.InstanceID, st.Worst.Region, worstText(*st.Worst))
 	}
 }
 

@@ -232,7 +232,7 @@ func TestStatusDatabases(t *testing.T) {
 	}
 	code, out = status()
 	if code != 2 || !strings.Contains(out, "rm-bp1old1 in cn-beijing: stale: newest offsite backup's data is 30h00m old") ||
-		!strings.Contains(out, "NEWEST OFFSITE BACKUP") || !strings.Contains(out, "2 of 5 instance x region pairs miss the target") {
+		!strings.Contains(out, "NEWEST OFFSITE BACKUP") || !strings.Contains(out, "2 of 5 pairs miss the target") {
 		t.Fatalf("stale db: %d\n%s", code, out)
 	}
 }
