@@ -172,7 +172,9 @@ func Provision(c sls.ClientInterface, cfg ProvisionConfig) ([]Step, error) {
 	if err := ensure("alert", rpo,
 		func() error { _, err := c.GetAlert(cfg.Project, rpo); return err },
 		func() error {
-			return c.CreateAlert(cfg.Project, RPOAlertConfig(cfg.Project, cfg.Logstore, cfg.Region, rpo, cfg.Dashboard))
+			a := RPOAlertConfig(cfg.Project, cfg.Logstore, cfg.Region, rpo, cfg.Dashboard)
+			a.Configuration.PolicyConfiguration.ActionPolicyId = cfg.ActionPolicyID // the same delivery as the others
+			return c.CreateAlert(cfg.Project, a)
 		}); err != nil {
 		return steps, err
 	}

@@ -75,11 +75,12 @@ func TestProvisionIdempotent(t *testing.T) {
 	}
 	r, err := c.GetAlert(proj, "dr-ops-rpo-missed")
 	if err != nil || !r.IsEnabled() || r.Configuration.QueryList[0].Query != "action: rpo and result: breach | select count(distinct instance) as instances" ||
-		r.Configuration.SeverityConfigurations[0].EvalCondition.Condition != "instances > 0" {
+		r.Configuration.SeverityConfigurations[0].EvalCondition.Condition != "instances > 0" ||
+		r.Configuration.PolicyConfiguration.ActionPolicyId != obs.DefaultActionPolicy {
 		t.Fatalf("rpo alert: %+v, %v", r, err)
 	}
 	// Issue 11 point 6: grouped by function, region and error code; both alerts notify a
-	// person through the action policy.
+	// person through the action policy (the RPO alert too, checked above).
 	if g := a.Configuration.GroupConfiguration; g.Type != "custom" || strings.Join(g.Fields, ",") != "function,region,error_code" ||
 		a.Configuration.PolicyConfiguration.ActionPolicyId != obs.DefaultActionPolicy {
 		t.Errorf("failed alert grouping %+v, policy %+v", g, a.Configuration.PolicyConfiguration)

@@ -38,7 +38,7 @@ func RPOAlertConfig(project, logstore, region, name, dashboard string) *sls.Aler
 			},
 			AutoAnnotation:      true,
 			SendResolved:        true,
-			PolicyConfiguration: sls.PolicyConfiguration{AlertPolicyId: "sls.builtin.dynamic", RepeatInterval: "1h"},
+			PolicyConfiguration: sls.PolicyConfiguration{AlertPolicyId: "sls.builtin.dynamic", ActionPolicyId: DefaultActionPolicy, RepeatInterval: "1h"},
 		},
 	}
 }
