@@ -305,11 +305,13 @@ const DefaultActionPolicy = "ecs-image-dr-notify"
 var FailedQuery = fmt.Sprintf("%s: %s | select %s, %s, %s, count(1) as failed group by %s, %s, %s",
 	KeyResult, ResultFailed, KeyFunction, KeyRegion, KeyErrorCode, KeyFunction, KeyRegion, KeyErrorCode)
 
-// HeartbeatQuery counts the successful runs of each function (their "invocation done"
-// record) in the window; one row.
-var HeartbeatQuery = fmt.Sprintf(`%s: "invocation done" and %s: %s | select `+
-	`count_if(%s = 'create-image') as create_ok, count_if(%s = 'copy-image') as copy_ok, count_if(%s = 'cleanup') as cleanup_ok`,
-	ContentMsg, KeyResult, ResultOK, KeyFunction, KeyFunction, KeyFunction)
+// HeartbeatQuery counts the successful runs of each timer-driven function (their
+// "invocation done" record) in the window; one row. rds-offsite (every 6h) and dr-drill
+// (every 10 min) run far more often than the 26h window, so silence there is certain.
+var HeartbeatQuery = fmt.Sprintf(`%[1]s: "invocation done" and %[2]s: %[3]s | select `+
+	`count_if(%[4]s = 'create-image') as create_ok, count_if(%[4]s = 'copy-image') as copy_ok, count_if(%[4]s = 'cleanup') as cleanup_ok, `+
+	`count_if(%[4]s = 'rds-offsite') as offsite_ok, count_if(%[4]s = 'dr-drill') as drill_ok`,
+	ContentMsg, KeyResult, ResultOK, KeyFunction)
 
 // HeartbeatAlertConfig fires when a function had no successful run within its period
 // (daily timers) plus a 2-hour margin: a stopped timer, a broken role or a crash loop
@@ -318,7 +320,7 @@ func HeartbeatAlertConfig(project, logstore, region, name, actionPolicy string) 
 	return &sls.Alert{
 		Name:        name,
 		DisplayName: "ECS image DR: a function stopped succeeding",
-		Description: "Fires when create-image, copy-image or cleanup logged no successful run in 26 hours",
+		Description: "Fires when create-image, copy-image, cleanup, rds-offsite or dr-drill logged no successful run in 26 hours",
 		Schedule:    &sls.Schedule{Type: sls.ScheduleTypeFixedRate, Interval: "1h"},
 		Configuration: &sls.AlertConfiguration{
 			Version: "2.0", Type: "default",
@@ -330,12 +332,12 @@ func HeartbeatAlertConfig(project, logstore, region, name, actionPolicy string) 
 			GroupConfiguration: sls.GroupConfiguration{Type: sls.GroupTypeNoGroup},
 			SeverityConfigurations: []*sls.SeverityConfiguration{{
 				Severity:      sls.High,
-				EvalCondition: sls.ConditionConfiguration{Condition: "create_ok < 1 || copy_ok < 1 || cleanup_ok < 1"},
+				EvalCondition: sls.ConditionConfiguration{Condition: "create_ok < 1 || copy_ok < 1 || cleanup_ok < 1 || offsite_ok < 1 || drill_ok < 1"},
 			}},
 			Threshold: 1,
 			Labels:    []*sls.Tag{{Key: "product", Value: "ecs-image-dr"}},
 			Annotations: []*sls.Tag{
-				{Key: "title", Value: "ECS image DR: no successful run in 26h (create ${create_ok}, copy ${copy_ok}, cleanup ${cleanup_ok})"},
+				{Key: "title", Value: "ECS image DR: no successful run in 26h (create ${create_ok}, copy ${copy_ok}, cleanup ${cleanup_ok}, rds-offsite ${offsite_ok}, dr-drill ${drill_ok})"},
 			},
 			SendResolved:        true,
 			PolicyConfiguration: sls.PolicyConfiguration{AlertPolicyId: "sls.builtin.dynamic", ActionPolicyId: actionPolicy, RepeatInterval: "6h"},

@@ -97,6 +97,9 @@ func TestProvisionedQueriesReturnExpectedRows(t *testing.T) {
 		done(25*time.Hour, "copy-image", obs.ResultOK),
 		done(time.Hour, "cleanup", obs.ResultFailed),
 		done(27*time.Hour, "cleanup", obs.ResultOK),
+		done(5*time.Hour, "rds-offsite", obs.ResultOK),
+		done(10*time.Minute, "dr-drill", obs.ResultOK),
+		done(20*time.Minute, "dr-drill", obs.ResultOK),
 		// RPO monitor: two instances in breach (one twice), one fine, one breach too old
 		rec{10 * time.Minute, []string{obs.KeyAction, "rpo", obs.KeyResult, "breach", obs.KeyInstance, "i-1"}},
 		rec{70 * time.Minute, []string{obs.KeyAction, "rpo", obs.KeyResult, "breach", obs.KeyInstance, "i-1"}},
@@ -161,7 +164,7 @@ func TestProvisionedQueriesReturnExpectedRows(t *testing.T) {
 	t.Run("heartbeat alert names exactly the function without a successful run", func(t *testing.T) {
 		q := alert(ls + "-heartbeat-missing")
 		got := run(t, c, ls, q.Start, q.Query)
-		want := []map[string]string{{"create_ok": "1", "copy_ok": "2", "cleanup_ok": "0"}}
+		want := []map[string]string{{"create_ok": "1", "copy_ok": "2", "cleanup_ok": "0", "offsite_ok": "1", "drill_ok": "2"}}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
@@ -239,7 +242,8 @@ func TestProvisionedQueriesReturnExpectedRows(t *testing.T) {
 // whose count of successful runs is below 1.
 func silentFunctions(row map[string]string) []string {
 	var out []string
-	for _, f := range []struct{ name, col string }{{"create-image", "create_ok"}, {"copy-image", "copy_ok"}, {"cleanup", "cleanup_ok"}} {
+	for _, f := range []struct{ name, col string }{{"create-image", "create_ok"}, {"copy-image", "copy_ok"}, {"cleanup", "cleanup_ok"},
+		{"rds-offsite", "offsite_ok"}, {"dr-drill", "drill_ok"}} {
 		if n, err := strconv.Atoi(row[f.col]); err != nil || n < 1 {
 			out = append(out, f.name)
 		}
