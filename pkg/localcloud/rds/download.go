@@ -61,12 +61,9 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := s.env.Faults.Check("rds", "Download")
-	if f.Latency > 0 {
-		t := time.NewTimer(f.Latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
+	if f.Latency > 0 { // simulated time, like the RPC gateway's latency
+		if err := s.env.Clock.Sleep(r.Context(), f.Latency); err != nil {
+			return
 		}
 	}
 	if f.Kind != core.FaultNone {
