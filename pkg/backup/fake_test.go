@@ -404,6 +404,30 @@ func (f *fakeECS) TagResources(ctx context.Context, region, typ string, ids []st
 	return nil
 }
 
+func (f *fakeECS) UntagResources(ctx context.Context, region, typ string, ids []string, keys []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.enterLocked(ctx, "UntagResources", region, strings.Join(ids, ",")); err != nil {
+		return err
+	}
+	for _, id := range ids { // all or nothing, as in ECS
+		switch _, ok := f.images[region][id]; {
+		case typ == ecsx.ResourceImage && !ok, typ == ecsx.ResourceSnapshot && !f.snapshots[region][id]:
+			return ecsx.NewError("InvalidResourceId.NotFound", 404, "The specified resource does not exist.")
+		}
+	}
+	for _, id := range ids {
+		m := f.snapTags[region+"/"+id]
+		if typ == ecsx.ResourceImage {
+			m = f.images[region][id].Tags
+		}
+		for _, k := range keys {
+			delete(m, k)
+		}
+	}
+	return nil
+}
+
 // snapshotIDs lists the snapshots of a region.
 func (f *fakeECS) snapshotIDs(region string) []string {
 	f.mu.Lock()

@@ -34,7 +34,8 @@ var codeActions = map[string][]string{
 	"ecsx.DeleteImage":       {"ecs:DeleteImage"},
 	"ecsx.DeleteSnapshot":    {"ecs:DeleteSnapshot"},
 	"ecsx.DescribeSnapshots": {"ecs:DescribeSnapshots"},
-	"ecsx.TagResources":      {"ecs:TagResources"}, // our images; snapshots of our images, with our tag only
+	"ecsx.TagResources":      {"ecs:TagResources"},   // our images; snapshots of our images, with our tag only
+	"ecsx.UntagResources":    {"ecs:UntagResources"}, // our images only (work markers)
 	"ossx.Get":               {"oss:GetObject"},
 	"ossx.Put":               {"oss:PutObject"},
 	"ossx.List":              {"oss:ListObjects"},

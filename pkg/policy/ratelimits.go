@@ -9,7 +9,7 @@ import (
 // RateLimitActions are the ECS actions rateLimits may name (ecsx.Actions; a test keeps
 // the two in step).
 var RateLimitActions = []string{"DescribeInstances", "DescribeImages", "CreateImage", "CopyImage", "DeleteImage", "DeleteSnapshot",
-	"DescribeSnapshots", "TagResources"}
+	"DescribeSnapshots", "TagResources", "UntagResources"}
 
 // Actions left out of rateLimits take the defaults of ecsx.DefaultLimits (documented
 // there and in the README): 20 calls/s per region for CreateImage, DeleteImage,

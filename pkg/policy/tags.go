@@ -29,6 +29,15 @@ const (
 	// TagFailureRecorded is set (to "true") on the last failed attempt of a slot once its
 	// "retry budget used up" record is written, so that record is written once.
 	TagFailureRecorded = "ecs-dr:failure-recorded"
+	// TagPending is a work marker (level-triggered): a new source image carries
+	// PendingCopy until every destination holds a copy of it (or newer data), or it will
+	// never be copied; a new copy carries PendingCatalog until its catalog entry is
+	// written. The frequent "pending" reconcile lists only images carrying it, so its cost
+	// follows what changed, not the fleet. It never coexists with TagFailureRecorded (the
+	// marker is removed first), so an image carries at most ReservedTagCount of our tags.
+	TagPending     = "ecs-dr:pending"
+	PendingCopy    = "copy"
+	PendingCatalog = "catalog"
 
 	ManagedByValue = "ecs-image-dr"
 	RoleSource     = "source"

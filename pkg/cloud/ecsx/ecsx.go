@@ -125,4 +125,8 @@ type API interface {
 	// TagResources sets tags on resources of one type (ResourceImage, ResourceSnapshot);
 	// ids are sent 50 at a time.
 	TagResources(ctx context.Context, region, resourceType string, ids []string, tags map[string]string) error
+	// UntagResources removes the tag keys from resources of one type; a key a resource
+	// does not carry is no error. ids are sent 50 at a time; an unknown id is IsNotFound
+	// and nothing of its batch is untagged.
+	UntagResources(ctx context.Context, region, resourceType string, ids []string, keys []string) error
 }

@@ -19,11 +19,12 @@ const (
 	ActionDeleteSnapshot    = "DeleteSnapshot"
 	ActionDescribeSnapshots = "DescribeSnapshots"
 	ActionTagResources      = "TagResources"
+	ActionUntagResources    = "UntagResources"
 )
 
 // Actions are the ECS actions the product calls.
 var Actions = []string{ActionDescribeInstances, ActionDescribeImages, ActionCreateImage, ActionCopyImage, ActionDeleteImage, ActionDeleteSnapshot,
-	ActionDescribeSnapshots, ActionTagResources}
+	ActionDescribeSnapshots, ActionTagResources, ActionUntagResources}
 
 // Limits are client-side call rates per ECS action, in calls per second, applied per
 // region: every (region, action) has its own token bucket. An action absent from Limits
@@ -47,6 +48,7 @@ var DefaultLimits = Limits{
 	ActionDeleteSnapshot:    20,
 	ActionDescribeSnapshots: 20,
 	ActionTagResources:      20,
+	ActionUntagResources:    20,
 }
 
 // Rate returns the rate for action: l's, else DefaultLimits'.

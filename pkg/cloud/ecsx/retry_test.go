@@ -42,6 +42,9 @@ func (f *flaky) DescribeSnapshots(context.Context, string, SnapshotQuery) ([]Sna
 func (f *flaky) TagResources(context.Context, string, string, []string, map[string]string) error {
 	return f.fail()
 }
+func (f *flaky) UntagResources(context.Context, string, string, []string, []string) error {
+	return f.fail()
+}
 
 func TestWithRetry(t *testing.T) {
 	t.Parallel()

@@ -123,6 +123,37 @@ func (a *sdkAPI) TagResources(ctx context.Context, region, resourceType string, 
 	return nil
 }
 
+func (a *sdkAPI) UntagResources(ctx context.Context, region, resourceType string, ids []string, keys []string) error {
+	const op = "UntagResources"
+	if len(ids) == 0 || len(keys) == 0 {
+		return &Error{Op: op, Region: region, Err: errors.New("resource ids and tag keys are required")}
+	}
+	if len(keys) > 20 {
+		return &Error{Op: op, Region: region, Err: fmt.Errorf("%d tag keys, at most 20", len(keys))}
+	}
+	c, release, err := a.prepare(ctx, region)
+	if err != nil {
+		return &Error{Op: op, Region: region, Err: err}
+	}
+	defer release()
+	for _, batch := range chunks(ids, tagBatch) {
+		if err := a.pace(ctx, region, op); err != nil {
+			return &Error{Op: op, Region: region, Err: err}
+		}
+		req := ecs.CreateUntagResourcesRequest()
+		req.RegionId = region
+		req.ResourceType = resourceType
+		b := append([]string(nil), batch...)
+		req.ResourceId = &b
+		k := append([]string(nil), keys...)
+		req.TagKey = &k
+		if _, err := c.UntagResources(req); err != nil {
+			return wrap(op, strings.Join(batch, ","), region, err)
+		}
+	}
+	return nil
+}
+
 func (r *retryAPI) DescribeSnapshots(ctx context.Context, region string, q SnapshotQuery) (out []Snapshot, err error) {
 	err = r.do(ctx, IsRetryable, func() (e error) { out, e = r.next.DescribeSnapshots(ctx, region, q); return })
 	return out, err
@@ -132,4 +163,10 @@ func (r *retryAPI) DescribeSnapshots(ctx context.Context, region string, q Snaps
 // is retried.
 func (r *retryAPI) TagResources(ctx context.Context, region, resourceType string, ids []string, tags map[string]string) error {
 	return r.do(ctx, IsRetryable, func() error { return r.next.TagResources(ctx, region, resourceType, ids, tags) })
+}
+
+// UntagResources is idempotent (removing a tag that is gone is a no-op), so every
+// retryable error is retried.
+func (r *retryAPI) UntagResources(ctx context.Context, region, resourceType string, ids []string, keys []string) error {
+	return r.do(ctx, IsRetryable, func() error { return r.next.UntagResources(ctx, region, resourceType, ids, keys) })
 }

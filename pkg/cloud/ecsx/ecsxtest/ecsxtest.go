@@ -31,6 +31,9 @@
 //     all or nothing (an unknown id is NotFound and tags nothing); DescribeSnapshots finds
 //     them by tag across pages and by id, still after their image is deleted, and no
 //     longer once they are deleted;
+//   - untag: UntagResources removes only the given keys from images (more than one batch
+//     of 50), a key an image lacks is no error, a tag filter no longer finds them, and an
+//     unknown id is NotFound and untags nothing (all or nothing);
 //   - timeouts: a per-request timeout is retryable and ecsx.IsTimeout; a call made with
 //     the caller's context already ended fails and is not retryable.
 package ecsxtest
@@ -98,6 +101,7 @@ func Rules() []Rule {
 		{"copies", copies},
 		{"snapshots", snapshots},
 		{"snapshot tags", snapshotTags},
+		{"untag", untag},
 		{"timeouts", timeouts},
 	}
 }
@@ -457,6 +461,42 @@ func snapshotTags(t *testing.T, e Env) error {
 	}
 	if left, err := e.API.DescribeSnapshots(ctx, e.Region, ecsx.SnapshotQuery{IDs: first}); err != nil || len(left) != 0 {
 		return fmt.Errorf("deleted snapshots still listed: %d, %v", len(left), err)
+	}
+	return nil
+}
+
+func untag(t *testing.T, e Env) error {
+	const n = 55 // more than one batch of 50
+	var imgs []string
+	for i := range n {
+		imgs = append(imgs, newImage(t, e, fmt.Sprintf("i-c-ut-%03d", i), fmt.Sprintf("c-ut-%03d", i),
+			map[string]string{"c-pend": "x", "c-keep": "y"}))
+	}
+	all := ecsx.AllImageStatuses
+	if err := e.API.UntagResources(ctx, e.Region, ecsx.ResourceImage, imgs, []string{"c-pend", "c-absent"}); err != nil {
+		return fmt.Errorf("UntagResources of %d images (one key absent): %v", n, err)
+	}
+	if got := images(t, e, e.Region, ecsx.ImageQuery{Statuses: all, Tags: map[string]string{"c-pend": "x"}}); len(got) != 0 {
+		return fmt.Errorf("after UntagResources, %d images still listed by the removed tag", len(got))
+	}
+	got := images(t, e, e.Region, ecsx.ImageQuery{Statuses: all, Tags: map[string]string{"c-keep": "y"}})
+	if len(got) != n {
+		return fmt.Errorf("after UntagResources, %d images keep the other tag, want %d", len(got), n)
+	}
+	for _, im := range got {
+		if _, ok := im.Tags["c-pend"]; ok || im.Tags["c-keep"] != "y" {
+			return fmt.Errorf("image %s tags after untag: %v", im.ID, im.Tags)
+		}
+	}
+	if err := e.API.TagResources(ctx, e.Region, ecsx.ResourceImage, imgs[:1], map[string]string{"c-pend": "x"}); err != nil {
+		t.Fatalf("setup: TagResources: %v", err)
+	}
+	err := e.API.UntagResources(ctx, e.Region, ecsx.ResourceImage, []string{imgs[0], "m-c-missing"}, []string{"c-pend"})
+	if !ecsx.IsNotFound(err) {
+		return fmt.Errorf("UntagResources with an unknown image: %v, want NotFound", err)
+	}
+	if got := ids(images(t, e, e.Region, ecsx.ImageQuery{Statuses: all, Tags: map[string]string{"c-pend": "x"}})); !slices.Equal(got, imgs[:1]) {
+		return fmt.Errorf("after a refused UntagResources, images tagged: %v, want %v (all or nothing)", got, imgs[:1])
 	}
 	return nil
 }
