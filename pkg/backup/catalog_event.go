@@ -25,7 +25,7 @@ func (r *run) recordCopy(ctx context.Context, img ecsx.Image, c *collector) bool
 	e := catalog.Entry{Policy: r.pol.Name, InstanceID: img.Tags[policy.TagSourceInstance], Region: img.Region,
 		ImageID: img.ID, ImageName: img.Name, Role: policy.RoleCopy, SourceImageID: img.Tags[policy.TagSourceImage],
 		SourceRegion: img.Tags[policy.TagSourceRegion], Slot: img.Tags[policy.TagSlot], CreationTime: img.Created,
-		SizeGiB: img.SizeGiB, Tags: img.Tags, UpdatedAt: now}
+		SizeGiB: img.SizeGiB, Tags: withoutMarker(img.Tags), UpdatedAt: now}
 	dataTime := img.Created
 	if _, ok := img.Tags[policy.TagDataTime]; ok {
 		dataTime = r.dataTime(img, nil) // the lineage tag carries the source's creation time

@@ -143,7 +143,9 @@ func (r *run) handleImage(ctx context.Context, ev events.ImageEvent, c *collecto
 			return ""
 		}
 		r.claimSeen(ctx, img)
-		r.copyToDestinations(ctx, img, r.pol.Destinations, c)
+		if r.copyToDestinations(ctx, img, r.pol.Destinations, c) {
+			r.clearMarker(ctx, img, c)
+		}
 		return ""
 	case role == policy.RoleCopy && slices.Contains(r.pol.DestinationRegions(), ev.Region):
 		if isFailed(img.Status) {
@@ -162,6 +164,7 @@ func (r *run) handleImage(ctx context.Context, ev events.ImageEvent, c *collecto
 		if !r.recordCopy(ctx, img, c) {
 			return ""
 		}
+		r.clearMarker(ctx, img, c)
 		return ev.Region
 	default:
 		it.Reason = fmt.Sprintf("role %q in region %s is not one this policy acts on", role, ev.Region)
@@ -173,17 +176,28 @@ func (r *run) handleImage(ctx context.Context, ev events.ImageEvent, c *collecto
 
 // copyToDestinations copies an Available source image to every destination lacking a
 // copy. Destinations are done one after another: ECS refuses concurrent copies of one
-// image (OperationDenied.ImageCopyConflict) and limits copy tasks per region.
-func (r *run) copyToDestinations(ctx context.Context, src ecsx.Image, dests []policy.Destination, c *collector) {
+// image (OperationDenied.ImageCopyConflict) and limits copy tasks per region. It reports
+// whether every destination is settled (see copyOne): the source's pending marker may go.
+func (r *run) copyToDestinations(ctx context.Context, src ecsx.Image, dests []policy.Destination, c *collector) bool {
+	settled := true
 	for _, dest := range dests {
-		if dest.Region == src.Region || ctx.Err() != nil {
+		if dest.Region == src.Region {
 			continue
 		}
-		r.copyOne(ctx, src, dest, c)
+		if ctx.Err() != nil {
+			settled = false
+			continue
+		}
+		settled = r.copyOne(ctx, src, dest, c) && settled
 	}
+	return settled
 }
 
-func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destination, c *collector) {
+// copyOne copies src to dest unless a copy exists or dest holds newer data. It reports
+// whether dest is settled for src: a copy was accepted or exists, newer data is there, or
+// the copy budget is used up (it will never be copied there). A failure, a quota stop or
+// a dry run leave it unsettled, so a later run tries again.
+func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destination, c *collector) bool {
 	instance := src.Tags[policy.TagSourceInstance]
 	it := Item{Region: dest.Region, Instance: instance, SourceImage: src.ID}
 	started := time.Now()
@@ -191,7 +205,7 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		it.Reason, it.ErrorCode = "not tried: the destination's image quota is exceeded (see the failed record)", code
 		r.recordAt(ctx, debug, "copy", ResultSkipped, it, nil, time.Time{})
 		c.add("skipped", it)
-		return
+		return false
 	}
 	// The lineage tags are the idempotency key: CopyImage has no ClientToken in the SDK, so
 	// a copy in any status (Creating, Waiting included) means "done or under way". All the
@@ -201,7 +215,7 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		Tags: managedFilter(r.pol, map[string]string{policy.TagSourceInstance: instance, policy.TagSourceRegion: src.Region})})
 	if err != nil {
 		r.fail(ctx, c, "copy", failure(it, err), err, started)
-		return
+		return false
 	}
 	var mine []ecsx.Image
 	var newer *ecsx.Image
@@ -230,7 +244,7 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		for _, f := range st.failed {
 			r.retireFailed(ctx, f, "replaced by "+st.live[0].ID, c)
 		}
-		return
+		return true
 	case newer != nil:
 		// A delayed event or a retried invocation must not bring older data after newer.
 		it.Reason = fmt.Sprintf("older than what is already copied: %s holds data from %s",
@@ -240,12 +254,12 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		for _, f := range st.failed {
 			r.retireFailed(ctx, f, "newer data is already copied; not retried", c)
 		}
-		return
+		return true
 	}
 	n := st.next()
 	if n == 0 {
 		r.recordExhausted(ctx, st, c)
-		return
+		return true
 	}
 	in := ecsx.CopyImageInput{
 		ImageID:           src.ID,
@@ -262,13 +276,14 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 			policy.TagRole:           policy.RoleCopy,
 			policy.TagAttempt:        strconv.Itoa(n),
 			policy.TagDataTime:       r.dataTime(src, nil).Format(time.RFC3339),
+			policy.TagPending:        policy.PendingCatalog, // until its catalog entry is written
 		}),
 	}
 	if r.pol.DryRun {
 		it.Reason = "would copy as " + in.Name
 		r.record(ctx, "copy", ResultDryRun, it, nil, time.Time{})
 		c.add("planned", it)
-		return
+		return false
 	}
 	id, err := r.ecs.CopyImage(ctx, src.Region, in)
 	if ecsx.IsDuplicateName(err) {
@@ -290,12 +305,12 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 				it.Reason = "not copied: the destination's image quota is exceeded (see the failed record)"
 				r.recordAt(ctx, debug, "copy", ResultSkipped, it, err, started)
 				c.add("skipped", it)
-				return
+				return false
 			}
 			it.Reason = "image quota exceeded in " + dest.Region + ": no further copies there this run: " + err.Error()
 		}
 		r.fail(ctx, c, "copy", it, err, started)
-		return
+		return false
 	}
 	it.Image = id
 	r.record(ctx, "copy", ResultOK, it, nil, started)
@@ -303,6 +318,7 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 	for _, f := range st.failed {
 		r.retireFailed(ctx, f, fmt.Sprintf("replaced by attempt %d (%s)", n, id), c)
 	}
+	return true
 }
 
 // recopy handles a copy that ended failed: when its source is still Available it is
@@ -459,6 +475,14 @@ func (d Deps) Reconcile(ctx context.Context) (CopySummary, error) {
 	type job struct {
 		img   ecsx.Image
 		dests []policy.Destination
+		clear bool // remove its pending marker once every destination is settled
+	}
+	var clearMu sync.Mutex
+	stale := map[string][]ecsx.Image{} // region -> images whose pending marker can go
+	markDone := func(im ecsx.Image) {
+		clearMu.Lock()
+		stale[im.Region] = append(stale[im.Region], im)
+		clearMu.Unlock()
 	}
 	// One work item per instance: its images are copied one after another, oldest data
 	// first, so a backfill of several images is not refused by the "older than what is
@@ -471,9 +495,14 @@ func (d Deps) Reconcile(ctx context.Context) (CopySummary, error) {
 		slices.SortFunc(imgs, func(a, b ecsx.Image) int { return r.compareData(b, a, srcCreated) })
 		var jobs []job
 		for rank, im := range imgs {
-			j := job{img: im}
+			_, marked := im.Tags[policy.TagPending]
+			j := job{img: im, clear: marked}
 			for _, dest := range r.pol.Destinations {
-				if dest.Region == k.region || inv.failed[dest.Region] != nil || hasCopy[dest.Region+"/"+im.ID] {
+				if inv.failed[dest.Region] != nil {
+					j.clear = false // not known: the next run decides
+					continue
+				}
+				if dest.Region == k.region || hasCopy[dest.Region+"/"+im.ID] {
 					continue
 				}
 				if nw, ok := newest[dest.Region+"/"+k.instance]; ok {
@@ -485,8 +514,12 @@ func (d Deps) Reconcile(ctx context.Context) (CopySummary, error) {
 				}
 				j.dests = append(j.dests, dest)
 			}
-			if len(j.dests) > 0 {
+			switch {
+			case len(j.dests) > 0:
 				jobs = append(jobs, j)
+			case j.clear:
+				// Every destination holds it or newer data, or will never get it (backfill).
+				markDone(im)
 			}
 		}
 		if len(jobs) > 0 {
@@ -496,7 +529,9 @@ func (d Deps) Reconcile(ctx context.Context) (CopySummary, error) {
 	}
 	each(ctx, r.conc, todo, func(ctx context.Context, jobs []job) {
 		for _, j := range jobs {
-			r.copyToDestinations(ctx, j.img, j.dests, &c)
+			if r.copyToDestinations(ctx, j.img, j.dests, &c) && j.clear {
+				markDone(j.img)
+			}
 		}
 	})
 	for _, k := range slices.SortedFunc(maps.Keys(failedSlots), func(a, b key) int {
@@ -513,6 +548,17 @@ func (d Deps) Reconcile(ctx context.Context) (CopySummary, error) {
 		}
 	}
 	synced := r.syncCatalogs(ctx, dests, inv, false, &c)
+	// Stale markers: copies whose catalog was just written in full.
+	for _, dest := range synced {
+		for _, im := range inv.images[dest] {
+			if im.Tags[policy.TagPending] == policy.PendingCatalog && im.Tags[policy.TagRole] == policy.RoleCopy && im.Status == ecsx.StatusAvailable {
+				stale[dest] = append(stale[dest], im)
+			}
+		}
+	}
+	for _, region := range slices.Sorted(maps.Keys(stale)) {
+		r.clearMarkers(ctx, region, stale[region], &c)
+	}
 	return r.copySummary(&c, synced), failedError("reconcile copy", retryableOnly(c.get("failed")))
 }
 
@@ -630,7 +676,7 @@ func (r *run) catalogEntries(inv *inventory) []catalog.Entry {
 		e := catalog.Entry{Policy: r.pol.Name, InstanceID: im.Tags[policy.TagSourceInstance], Region: im.Region,
 			ImageID: im.ID, ImageName: im.Name, Role: im.Tags[policy.TagRole], SourceImageID: im.Tags[policy.TagSourceImage],
 			SourceRegion: im.Tags[policy.TagSourceRegion], Slot: im.Tags[policy.TagSlot], CreationTime: im.Created,
-			SizeGiB: im.SizeGiB, Tags: im.Tags, UpdatedAt: now}
+			SizeGiB: im.SizeGiB, Tags: withoutMarker(im.Tags), UpdatedAt: now}
 		srcCreated := r.dataTime(im, created)
 		if e.Role == policy.RoleSource {
 			e.SourceImageID = ""

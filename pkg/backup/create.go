@@ -189,6 +189,7 @@ func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instan
 			policy.TagRole:           policy.RoleSource,
 			policy.TagSourceRegion:   region,
 			policy.TagAttempt:        strconv.Itoa(n),
+			policy.TagPending:        policy.PendingCopy, // until every destination is settled
 		}),
 	}
 	if r.pol.DryRun {
@@ -281,6 +282,7 @@ func (r *run) recordExhausted(ctx context.Context, st attempts, c *collector) {
 		it.Reason = "retry budget used up for slot " + last.Tags[policy.TagSlot] + " (already recorded); next try in the next slot"
 		r.recordAt(ctx, debug, "retry", ResultSkipped, it, nil, time.Time{})
 		c.add("skipped", it)
+		r.clearMarker(ctx, last, c) // nothing more will happen to it
 		return
 	}
 	it.Reason = fmt.Sprintf("retry budget of %d attempts used up for slot %s: %s ended %s; no further attempt until the next slot",
@@ -288,6 +290,10 @@ func (r *run) recordExhausted(ctx context.Context, st attempts, c *collector) {
 	r.fail(ctx, c, "retry", it, nil, time.Time{})
 	if r.pol.DryRun {
 		return
+	}
+	// The work marker goes first: an image never carries both (ReservedTagCount).
+	if !r.clearMarker(ctx, last, c) {
+		return // the record may repeat; the next run tries again
 	}
 	if err := r.ecs.TagResources(ctx, last.Region, ecsx.ResourceImage, []string{last.ID}, map[string]string{policy.TagFailureRecorded: "true"}); err != nil {
 		r.recordAt(ctx, warn, "retry", ResultSkipped, Item{Region: last.Region, Image: last.ID, Reason: "could not mark the record as written; it may repeat"}, err, time.Time{})

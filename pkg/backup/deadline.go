@@ -93,6 +93,8 @@ func kindOf(v any) string {
 		return "images to delete"
 	case ecsx.Image:
 		return "images to check"
+	case pendingGroup:
+		return "images to copy"
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() == reflect.Slice && rv.Len() > 0 {
