@@ -18,15 +18,24 @@ func softMargin(budget time.Duration) time.Duration {
 	return min(ecsx.DefaultMargin, budget/4)
 }
 
-// withSoftDeadline puts the soft deadline on ctx, on the handler's clock: the budget FC
-// gives (ctx's deadline) minus the margin, from now. Without a deadline, ctx is unchanged.
-func withSoftDeadline(ctx context.Context, now func() time.Time) context.Context {
+// withSoftDeadline puts the soft deadline on ctx, on the handler's clock: the deadline FC
+// gives (ctx's, a wall instant) on that clock, minus the margin. A clock that does not
+// run at the wall's pace (the local cloud's scaled simulated clock) maps the instant
+// itself, so a 600 s timeout at 20x is 600 simulated seconds, reached after 30 wall
+// seconds; any other clock is taken to run 1:1 with the wall. Without a deadline, ctx is
+// unchanged.
+func withSoftDeadline(ctx context.Context, clock Clock) context.Context {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return ctx
 	}
-	budget := time.Until(dl)
-	return backup.WithSoftDeadline(ctx, now().Add(budget-softMargin(budget)), now)
+	now := clock.Now()
+	end := now.Add(time.Until(dl))
+	if m, ok := clock.(wallMapper); ok {
+		end = m.SimAt(dl)
+	}
+	budget := end.Sub(now)
+	return backup.WithSoftDeadline(ctx, end.Add(-softMargin(budget)), clock.Now)
 }
 
 // finishRemaining records what the run left for the next one and makes the invocation

@@ -63,6 +63,9 @@ type Handler struct {
 	stdout io.Writer
 	getenv func(string) string
 	opts   Options // clock and SDK retry bounds (clock.go)
+	// clock is the clock of the environment (wall, or simulated on the local cloud:
+	// simclock.go), what Options.Clock nil means.
+	clock Clock
 }
 
 // New returns the handler of fn. A broken configuration does not stop the process: every
@@ -70,7 +73,9 @@ type Handler struct {
 // visible in FC's records instead of a crash loop.
 func New(fn Function, getenv func(string) string, stdout io.Writer) *Handler {
 	cfg, err := ConfigFromEnv(getenv)
-	return &Handler{fn: fn, cfg: cfg, cfgErr: err, stdout: stdout, getenv: getenv, opts: Options{Clock: wallClock{}}}
+	clock, clockErr := clockFromEnv(getenv, stdout, fn)
+	return &Handler{fn: fn, cfg: cfg, cfgErr: errors.Join(err, clockErr), stdout: stdout, getenv: getenv,
+		opts: Options{Clock: clock}, clock: clock}
 }
 
 // Handle is the FC handler: func(ctx, []byte) (*Result, error). The raw payload is parsed
@@ -126,7 +131,7 @@ func (h *Handler) handleLogged(ctx context.Context, inv Invocation, payload []by
 	defer sink.Stream(ctx, 0, 0)()
 
 	start := time.Now()
-	ctx = withSoftDeadline(ctx, h.opts.Clock.Now)
+	ctx = withSoftDeadline(ctx, h.opts.Clock)
 	res, err := h.handle(ctx, inv, payload, log)
 	res, err = finishRemaining(ctx, res, err, log)
 	bound(res)
@@ -255,9 +260,12 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		return res, err
 	}
 	now := boundedTime(timer, evs, cloudClock(ctx, api, inv.Region, h.opts.Clock, timer, evs, pol, log), pol, log)
+	// Throttled retries stop at the soft deadline, on the clock they sleep on (ctx's own
+	// deadline is a wall instant, another time scale on a simulated clock).
+	soft, _ := backup.SoftDeadline(ctx)
 	deps := backup.Deps{
 		ECS: api, Users: users, Policy: pol, Log: log, Now: func() time.Time { return now }, Sleep: h.opts.Clock.Sleep,
-		Retry:   ecsx.RetryConfig{Jitter: h.opts.Jitter, Now: h.opts.Clock.Now},
+		Retry:   ecsx.RetryConfig{Jitter: h.opts.Jitter, Now: h.opts.Clock.Now, Deadline: soft},
 		Catalog: &catalogs{store: store, pol: pol, log: log},
 		Compute: computeOf(api), RestoreMeta: &catalogs{store: store, pol: pol, log: log},
 		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,

@@ -39,6 +39,16 @@ func WithSoftDeadline(ctx context.Context, at time.Time, now func() time.Time) c
 	return context.WithValue(ctx, softKey{}, &softDeadline{at: at, now: now})
 }
 
+// SoftDeadline reports the soft deadline ctx carries (on the clock given to
+// WithSoftDeadline); ok is false when it carries none.
+func SoftDeadline(ctx context.Context) (at time.Time, ok bool) {
+	sd, _ := ctx.Value(softKey{}).(*softDeadline)
+	if sd == nil {
+		return time.Time{}, false
+	}
+	return sd.at, true
+}
+
 // Remaining reports, by kind of item, what the services did not start because the soft
 // deadline had passed; nil when everything was started.
 func Remaining(ctx context.Context) map[string]int {

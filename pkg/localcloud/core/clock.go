@@ -7,6 +7,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/simclock"
 )
 
 // Clock is the local cloud's notion of time. Every service reads time from it and
@@ -17,6 +19,9 @@ import (
 //     due callback in time order, with Now() equal to the callback's due time while it runs.
 //   - real time (speed > 0): Now() = base + elapsed wall time × speed, and a background
 //     loop fires due callbacks. Advance still works on top of it (it shifts the base).
+//     This is also the scaled simulated time of the real function binaries: the local FC
+//     runtime hands the clock's Mapping to every function process (DR_SIMULATED_CLOCK,
+//     pkg/simclock), so the process's Now, Sleep and deadline agree with the services'.
 type Clock struct {
 	mu      sync.Mutex
 	base    time.Time // simulated time at wallRef
@@ -58,6 +63,42 @@ func (c *Clock) nowLocked() time.Time {
 	}
 	el := time.Since(c.wallRef)
 	return c.base.Add(time.Duration(float64(el) * c.speed))
+}
+
+// Mapping reports how a real-time (scaled) clock ties simulated time to the wall clock,
+// for the function processes that must keep the same time (pkg/simclock, passed to them
+// as DR_SIMULATED_CLOCK by the local FC runtime). A manual clock has none (ok false).
+// The mapping changes when Advance, AdvanceTo or Set moves a real-time clock; the FC
+// runtime then replaces its idle instances so they read the new one.
+func (c *Clock) Mapping() (simclock.Mapping, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.speed == 0 {
+		return simclock.Mapping{}, false
+	}
+	return simclock.Mapping{Wall: c.wallRef, Sim: c.base, Speed: c.speed}, true
+}
+
+// WallAt is the wall instant at which the simulated time will be s. A manual clock is
+// taken to follow the wall clock 1:1 from now (how the FC runtime paces it while a
+// function process works).
+func (c *Clock) WallAt(s time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.speed == 0 {
+		return time.Now().Add(s.Sub(c.base))
+	}
+	return c.wallRef.Add(time.Duration(float64(s.Sub(c.base)) / c.speed))
+}
+
+// SimAt is the simulated time at wall instant w (the inverse of WallAt).
+func (c *Clock) SimAt(w time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.speed == 0 {
+		return c.base.Add(time.Until(w))
+	}
+	return c.base.Add(time.Duration(float64(w.Sub(c.wallRef)) * c.speed))
 }
 
 // Speed reports the real-time factor (0 for a manual clock).

@@ -119,3 +119,35 @@ func TestCredsSTS(t *testing.T) {
 		t.Fatalf("long-term key with a token: %v", err)
 	}
 }
+
+// A scaled clock exposes the mapping the function processes run on; WallAt and SimAt
+// are inverse; a manual clock has no mapping and maps 1:1 from now.
+func TestClockMapping(t *testing.T) {
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c := NewRealtimeClock(start, 20)
+	defer c.Close()
+	m, ok := c.Mapping()
+	if !ok || m.Speed != 20 || !m.Sim.Equal(start) {
+		t.Fatalf("mapping %+v %v, want speed 20 from %v", m, ok, start)
+	}
+	sim := start.Add(600 * time.Second)
+	w := c.WallAt(sim)
+	if d := w.Sub(m.Wall); d != 30*time.Second {
+		t.Errorf("600 simulated seconds at 20x are %v of wall time, want 30s", d)
+	}
+	if got := c.SimAt(w); !got.Equal(sim) {
+		t.Errorf("SimAt(WallAt(s)) = %v, want %v", got, sim)
+	}
+	c.Advance(time.Hour)
+	if m2, _ := c.Mapping(); m2 == m {
+		t.Error("Advance did not change the mapping")
+	}
+
+	manual := NewManualClock(start)
+	if _, ok := manual.Mapping(); ok {
+		t.Error("a manual clock has a mapping")
+	}
+	if d := manual.WallAt(start.Add(time.Minute)).Sub(time.Now()); d < 59*time.Second || d > time.Minute {
+		t.Errorf("manual WallAt(now+1m) is %v from now, want 1m", d)
+	}
+}

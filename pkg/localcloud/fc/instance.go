@@ -33,6 +33,8 @@ type instance struct {
 	// credsExpire is when the ALIBABA_CLOUD_* credentials in the process environment
 	// expire (simulated time); zero when the function has no role.
 	credsExpire time.Time
+	// clock is the DR_SIMULATED_CLOCK value the process started with ("" for none).
+	clock string
 
 	work     chan *pending // handed to the pending GET /next
 	polled   chan struct{} // closed at the first GET /next: the SDK loop is up
@@ -171,7 +173,15 @@ const (
 	outTimeout                 // deadline passed; the instance was killed
 	outExited                  // process exited mid-invocation
 	outCanceled                // ctx canceled; the instance was killed
+	outOOM                     // the memory size was exceeded; the instance was killed
 )
+
+// limits end an invocation early: the wall deadline, the simulated one (expired closed)
+// and the memory size (oom closed).
+type limits struct {
+	deadline     time.Time
+	expired, oom <-chan struct{}
+}
 
 // waitPolling waits until the SDK loop is up (first GET /next).
 func (in *instance) waitPolling(ctx context.Context, limit time.Duration) error {
@@ -191,10 +201,9 @@ func (in *instance) waitPolling(ctx context.Context, limit time.Duration) error 
 	}
 }
 
-// invoke hands p to the instance and waits for its result until deadline (wall clock) or
-// until expired is closed (the simulated deadline passed).
-func (in *instance) invoke(ctx context.Context, p *pending, deadline time.Time, expired <-chan struct{}) (apiResult, outcome) {
-	t := time.NewTimer(time.Until(deadline))
+// invoke hands p to the instance and waits for its result until a limit ends it.
+func (in *instance) invoke(ctx context.Context, p *pending, lim limits) (apiResult, outcome) {
+	t := time.NewTimer(time.Until(lim.deadline))
 	defer t.Stop()
 	select {
 	case in.work <- p:
@@ -203,9 +212,12 @@ func (in *instance) invoke(ctx context.Context, p *pending, deadline time.Time, 
 	case <-t.C:
 		in.kill()
 		return apiResult{}, outTimeout
-	case <-expired:
+	case <-lim.expired:
 		in.kill()
 		return apiResult{}, outTimeout
+	case <-lim.oom:
+		in.kill()
+		return apiResult{}, outOOM
 	case <-ctx.Done():
 		in.kill()
 		return apiResult{}, outCanceled
@@ -224,9 +236,12 @@ func (in *instance) invoke(ctx context.Context, p *pending, deadline time.Time, 
 	case <-t.C:
 		in.kill()
 		return apiResult{}, outTimeout
-	case <-expired:
+	case <-lim.expired:
 		in.kill()
 		return apiResult{}, outTimeout
+	case <-lim.oom:
+		in.kill()
+		return apiResult{}, outOOM
 	case <-ctx.Done():
 		in.kill()
 		return apiResult{}, outCanceled

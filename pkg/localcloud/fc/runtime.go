@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+	"github.com/ecsdr/ecs-image-dr/pkg/simclock"
 )
 
 // FunctionSpec is what Deploy needs to know about a go1 function (the subset of FC's
@@ -82,6 +83,9 @@ type Options struct {
 	StartTimeout time.Duration
 	// StopGrace is how long Close waits after SIGTERM before killing. Default 2s.
 	StopGrace time.Duration
+	// MemorySample is how often (wall clock) an invocation's RSS is sampled against the
+	// function's memory size (memory.go). Default 25ms.
+	MemorySample time.Duration
 	// Logs receives the output lines of functions with a LogConfig, as FC's log
 	// collection does (nil: not collected).
 	Logs LogStore
@@ -97,7 +101,11 @@ const (
 	StatusTimeout  Status = "timeout"  // no result before the deadline; instance killed
 	StatusCrash    Status = "crash"    // the process exited (or never came up) mid-invocation
 	StatusCanceled Status = "canceled" // the caller's context ended first; instance killed
+	StatusOOM      Status = "oom"      // the process's RSS went above the memory size; instance killed
 )
+
+// ErrorTypeOOM is the ErrorType of an attempt killed for exceeding its memory size.
+const ErrorTypeOOM = "OutOfMemory"
 
 // Invocation records one attempt of one invocation.
 type Invocation struct {
@@ -118,7 +126,24 @@ type Invocation struct {
 	// ("FunctionTimeout"), crash ("ProcessExited") or cancellation ("InvocationCanceled").
 	ErrorType, ErrorMessage string
 	ExitStatus              string // crash: how the process ended, e.g. "exit status 3"
-	OutputTail              string // crash/timeout: the instance's last output lines
+	OutputTail              string // crash/timeout/oom: the instance's last output lines
+
+	// The function's limits when the attempt ran, and what it used of them (the bench
+	// reports one against the other).
+	Timeout  time.Duration // simulated time
+	MemoryMB int
+	// ColdStart: a new instance was started for this attempt.
+	ColdStart bool
+	// Deadline is the simulated instant the timeout ends (the hand-over to the instance,
+	// after a cold start, plus Timeout); the process's x-fc-function-deadline is the wall
+	// instant the clock reaches it. Zero if the attempt never reached an instance.
+	Deadline time.Time
+	// SimDuration and WallDuration run from the hand-over to the end of the attempt, in
+	// simulated and in wall time: the timeout applies to SimDuration.
+	SimDuration, WallDuration time.Duration
+	// PeakRSSKiB is the process's peak resident set during the attempt (its VmHWM, reset
+	// before the hand-over, and VmRSS samples); 0 when it could not be measured.
+	PeakRSSKiB int64
 }
 
 // Runtime is the local FC go1 runtime: deployed functions, their warm instances and the
@@ -174,6 +199,9 @@ func New(env *core.Env, opts Options) *Runtime {
 	}
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = 2 * time.Second
+	}
+	if opts.MemorySample <= 0 {
+		opts.MemorySample = 25 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Runtime{
@@ -308,6 +336,8 @@ func (r *Runtime) normalize(s *FunctionSpec) error {
 			return fmt.Errorf("env %q: key must be letters, digits and '_', not starting with a digit", k)
 		case strings.HasPrefix(k, "FC_"):
 			return fmt.Errorf("env %q: keys starting with FC_ are reserved for the platform", k)
+		case k == simclock.EnvVar:
+			return fmt.Errorf("env %q: reserved: only the local FC runtime sets it (from its clock)", k)
 		}
 		size += len(k) + len(s.Env[k])
 	}
@@ -479,18 +509,25 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 	spec := f.spec
 	inv := Invocation{
 		Function: fn, RequestID: id, Source: source, Async: async, RetryCount: retry,
-		Start: r.env.Clock.Now(), WallStart: time.Now(),
+		Start: r.env.Clock.Now(), WallStart: time.Now(), Timeout: spec.Timeout, MemoryMB: spec.MemoryMB,
 	}
+	var handSim time.Time // the hand-over to the instance (zero: never reached one)
+	var handWall time.Time
 	finish := func() Invocation {
 		inv.End, inv.WallEnd = r.env.Clock.Now(), time.Now()
+		if !handSim.IsZero() {
+			inv.SimDuration, inv.WallDuration = inv.End.Sub(handSim), inv.WallEnd.Sub(handWall)
+		}
 		r.mu.Lock()
 		r.invs = append(r.invs, inv)
 		r.mu.Unlock()
 		r.env.Log.Info("fc invocation", "function", fn, "requestId", id, "source", source, "retry", retry,
-			"status", inv.Status, "wallMs", inv.WallEnd.Sub(inv.WallStart).Milliseconds(), "error", inv.ErrorMessage)
+			"status", inv.Status, "wallMs", inv.WallEnd.Sub(inv.WallStart).Milliseconds(),
+			"simMs", inv.SimDuration.Milliseconds(), "peakRssKiB", inv.PeakRSSKiB, "error", inv.ErrorMessage)
 		return inv
 	}
 
+	warm := f.inst
 	in, err := r.ensureInstance(ctx, f)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -507,21 +544,34 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 		}
 		return finish(), nil
 	}
-	inv.InstanceID = in.id
+	inv.InstanceID, inv.ColdStart = in.id, in != warm
 
-	// Two deadlines, one timeout: the process gets a wall-clock deadline (its own clock is
-	// the wall), and the runtime also ends the invocation when the simulated clock passes
-	// start+timeout, so a clock jump or simulated latency kills a run as FC would.
-	deadline := time.Now().Add(spec.Timeout)
+	// The timeout is simulated time: the invocation ends when the simulated clock passes
+	// hand-over + timeout (a clock jump, simulated latency and the process's own scaled
+	// waits all count). The process gets the wall instant the clock reaches it as its
+	// deadline (x-fc-function-deadline, its ctx deadline): 1:1 on a manual clock, which
+	// pace moves along with the wall, timeout/speed on a scaled clock; a wall timer at
+	// that instant backs the simulated one up.
+	handSim, handWall = r.env.Clock.Now(), time.Now()
+	inv.Deadline = handSim.Add(spec.Timeout)
+	deadline := r.env.Clock.WallAt(inv.Deadline)
 	expired := make(chan struct{})
-	simTimer := r.env.Clock.AfterFunc(inv.Start.Add(spec.Timeout), func() { close(expired) })
+	simTimer := r.env.Clock.AfterFunc(inv.Deadline, func() { close(expired) })
 	defer simTimer.Stop()
 	defer r.pace()()
 	h := r.headers(spec, id, deadline, retry)
 	defer r.trackKey(h, in)()
 	p := &pending{id: id, payload: payload, header: h, result: make(chan apiResult, 1)}
-	res, out := in.invoke(ctx, p, deadline, expired)
+	mem := watchMemory(in.cmd.Process.Pid, spec.MemoryMB, r.opts.MemorySample)
+	res, out := in.invoke(ctx, p, limits{deadline: deadline, expired: expired, oom: mem.exceeded})
+	var overKiB int64
+	inv.PeakRSSKiB, overKiB = mem.stop()
 	switch out {
+	case outOOM:
+		inv.Status, inv.ErrorType = StatusOOM, ErrorTypeOOM
+		inv.ErrorMessage = fmt.Sprintf("function exceeded its memory size: RSS %d MB > %d MB; instance killed",
+			overKiB>>10, spec.MemoryMB)
+		inv.OutputTail = in.out.Tail()
 	case outResult:
 		inv.Response = res.body
 		if res.ok {
@@ -604,6 +654,11 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		case !in.credsExpire.IsZero() && r.env.Clock.Now().Add(f.spec.Timeout+time.Minute).After(in.credsExpire):
 			in.stop(r.opts.StopGrace)
 			f.inst = nil
+		case in.clock != r.clockEnv():
+			// The clock was moved (Advance on a scaled clock): the process read the old
+			// mapping at its cold start, so a fresh one takes its place.
+			in.stop(r.opts.StopGrace)
+			f.inst = nil
 		default:
 			return in, nil
 		}
@@ -621,6 +676,10 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		"FC_INSTANCE_ID=" + id,
 		"FC_RUNTIME=go1",
 		"FC_FUNC_CODE_PATH=" + f.codeDir,
+	}
+	clock := r.clockEnv()
+	if clock != "" {
+		env = append(env, simclock.EnvVar+"="+clock)
 	}
 	var credsExpire time.Time
 	if spec.Role != "" {
@@ -664,10 +723,12 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		return nil, &instanceError{id: id, err: err}
 	}
 	in.credsExpire = credsExpire
+	in.clock = clock
 	r.live[in] = struct{}{}
 	r.instances.Add(1)
 	r.mu.Unlock()
-	r.env.Log.Info("fc instance started", "function", spec.Name, "instance", id, "pid", in.cmd.Process.Pid, "runtimeApi", in.addr)
+	r.env.Log.Info("fc instance started", "function", spec.Name, "instance", id, "pid", in.cmd.Process.Pid, "runtimeApi", in.addr,
+		"simulatedClock", clock)
 
 	if err := in.waitPolling(ctx, r.opts.StartTimeout); err != nil {
 		<-in.exited
@@ -762,6 +823,17 @@ func (r *Runtime) paceLoop(stop <-chan struct{}) {
 			last = now
 		}
 	}
+}
+
+// clockEnv is the DR_SIMULATED_CLOCK value of the environment's clock: its mapping when
+// it is a scaled (real-time) clock, "" for a manual clock (whose processes keep the wall
+// clock while pace moves the simulated one along with it).
+func (r *Runtime) clockEnv() string {
+	m, ok := r.env.Clock.Mapping()
+	if !ok {
+		return ""
+	}
+	return m.String()
 }
 
 // roleCreds are the STS credentials of the function's role (what FC gets by assuming

@@ -52,7 +52,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, specs ...FunctionSpec) *fixture {
 	t.Helper()
-	env := core.NewEnv(core.NewManualClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)), nil)
+	return newFixtureOn(t, core.NewManualClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)), specs...)
+}
+
+// newFixtureOn is newFixture on the given clock (closed with the runtime).
+func newFixtureOn(t *testing.T, clock *core.Clock, specs ...FunctionSpec) *fixture {
+	t.Helper()
+	t.Cleanup(clock.Close)
+	env := core.NewEnv(clock, nil)
 	out := &testutil.Buffer{}
 	rt := New(env, Options{Stdout: out, RetryBackoff: 5 * time.Millisecond, StopGrace: 500 * time.Millisecond})
 	t.Cleanup(func() {

@@ -2,8 +2,13 @@ package fc
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+	"github.com/ecsdr/ecs-image-dr/pkg/simclock"
 )
 
 // The FC deadline is on the simulated clock too: when the clock passes start+timeout (a
@@ -62,4 +67,151 @@ func TestSimulatedDeadlineEndsTheInvocation(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the invocation outlived its simulated deadline")
 	}
+}
+
+// speed of the scaled-clock tests: a 600 s timeout is 2 wall seconds.
+const speed = 300
+
+// On a scaled clock the function process keeps the local cloud's time: it gets the
+// clock's mapping in DR_SIMULATED_CLOCK, its simulated now falls inside the invocation,
+// and its ctx deadline (x-fc-function-deadline, wall ms) is the wall instant the clock
+// reaches hand-over + timeout.
+func TestScaledClockIsSharedWithTheProcess(t *testing.T) {
+	t.Parallel()
+	clock := core.NewRealtimeClock(time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC), speed)
+	s := spec("scaled")
+	s.Timeout = 600 * time.Second
+	f := newFixtureOn(t, clock, s)
+	inv := invoke(t, f.rt, "scaled", `{"action":"echo"}`)
+	var e struct {
+		SimNow     string `json:"simNow"`
+		Clock      string `json:"simulatedClock"`
+		DeadlineMs int64  `json:"deadlineMs"`
+	}
+	decodeEcho(t, inv)
+	if err := json.Unmarshal(inv.Response, &e); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := clock.Mapping()
+	if !ok || e.Clock != m.String() {
+		t.Fatalf("the process got %s=%q, want the clock's mapping %q", simclock.EnvVar, e.Clock, m.String())
+	}
+	simNow, err := time.Parse(time.RFC3339Nano, e.SimNow)
+	if err != nil {
+		t.Fatalf("simulated now of the process %q: %v", e.SimNow, err)
+	}
+	// A wall millisecond is 0.3 simulated seconds: allow a few of scheduling noise.
+	const slack = 2 * time.Second
+	if simNow.Before(inv.Start.Add(-slack)) || simNow.After(inv.End.Add(slack)) {
+		t.Errorf("the process's simulated now %v is outside the invocation [%v, %v]", simNow, inv.Start, inv.End)
+	}
+	if got := clock.SimAt(time.UnixMilli(e.DeadlineMs)); got.Sub(inv.Deadline).Abs() > slack {
+		t.Errorf("the process's deadline is simulated %v, the invocation's %v", got, inv.Deadline)
+	}
+	if inv.Deadline.Sub(inv.Start) < s.Timeout || inv.Timeout != s.Timeout || inv.MemoryMB != 512 || !inv.ColdStart {
+		t.Errorf("invocation record: deadline %v after the start, timeout %v, memory %d, cold %v",
+			inv.Deadline.Sub(inv.Start), inv.Timeout, inv.MemoryMB, inv.ColdStart)
+	}
+
+	// Moving a scaled clock changes its mapping: the warm instance (which read the old
+	// one) is replaced by one that reads the new.
+	clock.Advance(time.Hour)
+	inv2 := invoke(t, f.rt, "scaled", `{"action":"echo"}`)
+	if err := json.Unmarshal(inv2.Response, &e); err != nil {
+		t.Fatal(err)
+	}
+	m2, _ := clock.Mapping()
+	if !inv2.ColdStart || e.Clock != m2.String() || m2.String() == m.String() {
+		t.Errorf("after Advance: cold start %v, process clock %q, runtime clock %q (was %q)", inv2.ColdStart, e.Clock, m2.String(), m.String())
+	}
+	inv3 := invoke(t, f.rt, "scaled", `{"action":"echo"}`)
+	if inv3.ColdStart || inv3.InstanceID != inv2.InstanceID {
+		t.Errorf("an unmoved clock replaced the warm instance")
+	}
+}
+
+// The timeout is simulated time: a function sleeping 700 simulated seconds under a 600 s
+// timeout is killed when the clock passes hand-over + 600 s, i.e. after 600/speed wall
+// seconds, before the sleep would have ended (700/speed).
+func TestScaledClockTimeoutKillsInSimulatedTime(t *testing.T) {
+	t.Parallel()
+	clock := core.NewRealtimeClock(time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC), speed)
+	s := spec("sleeper")
+	s.Timeout = 600 * time.Second
+	f := newFixtureOn(t, clock, s)
+	invoke(t, f.rt, "sleeper", `{"action":"echo"}`) // cold start out of the way
+	inv := invoke(t, f.rt, "sleeper", `{"action":"simSleep","seconds":700}`)
+	if inv.Status != StatusTimeout || inv.ErrorType != "FunctionTimeout" {
+		t.Fatalf("status %s (%s: %s), want a FunctionTimeout", inv.Status, inv.ErrorType, inv.ErrorMessage)
+	}
+	if inv.SimDuration < s.Timeout || inv.SimDuration >= 700*time.Second {
+		t.Errorf("killed after %v of simulated time, want between the 600 s timeout and the 700 s sleep", inv.SimDuration)
+	}
+	if full := 700 * time.Second / speed; inv.WallDuration >= full {
+		t.Errorf("killed after %v of wall time: the 700 s sleep (%v of wall time) was not cut short", inv.WallDuration, full)
+	}
+	t.Logf("600 s timeout at %dx: killed after %v simulated, %v wall", speed, inv.SimDuration.Round(time.Second), inv.WallDuration.Round(time.Millisecond))
+}
+
+func TestDeployRejectsTheReservedClockVariable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	s := spec("reserved")
+	s.Env = map[string]string{simclock.EnvVar: "2026-03-01T00:00:00Z,2026-03-01T00:00:00Z,1000"}
+	if err := f.rt.Deploy(s); err == nil || !strings.Contains(err.Error(), "reserved") {
+		t.Fatalf("Deploy with %s set by the user: %v, want it refused as reserved", simclock.EnvVar, err)
+	}
+}
+
+// A manual clock keeps today's model: the process has no DR_SIMULATED_CLOCK (its own
+// clock is the wall, which pace follows).
+func TestManualClockPassesNoMapping(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, spec("manual"))
+	inv := invoke(t, f.rt, "manual", `{"action":"echo"}`)
+	var e struct {
+		Clock string `json:"simulatedClock"`
+	}
+	if err := json.Unmarshal(inv.Response, &e); err != nil || e.Clock != "" {
+		t.Errorf("manual clock: the process got %s=%q (%v), want none", simclock.EnvVar, e.Clock, err)
+	}
+}
+
+// Each invocation records the process's peak RSS against the function's memory size,
+// reset before the hand-over; an invocation that goes above the memory size is killed and
+// recorded as out of memory.
+func TestPeakRSSAndMemoryLimit(t *testing.T) {
+	t.Parallel()
+	s := spec("mem")
+	s.MemoryMB = 128
+	f := newFixture(t, s)
+	big := invoke(t, f.rt, "mem", `{"action":"alloc","mb":48,"seconds":0}`)
+	decodeEcho(t, big)
+	if big.PeakRSSKiB < 48<<10 || big.PeakRSSKiB >= 128<<10 || big.MemoryMB != 128 {
+		t.Errorf("allocating 48 MB: peak RSS %d KiB of %d MB, want at least 48 MB, under the size", big.PeakRSSKiB, big.MemoryMB)
+	}
+	// The process gave the memory back: without the reset its lifetime peak (≥ 48 MB)
+	// would be reported again.
+	small := invoke(t, f.rt, "mem", `{"action":"echo"}`)
+	decodeEcho(t, small)
+	if small.PeakRSSKiB <= 0 || small.PeakRSSKiB >= 40<<10 {
+		t.Errorf("an echo after the allocation: peak RSS %d KiB, want the echo's own (the peak not reset?)", small.PeakRSSKiB)
+	}
+
+	oom := invoke(t, f.rt, "mem", `{"action":"alloc","mb":200,"seconds":5}`)
+	if oom.Status != StatusOOM || oom.ErrorType != ErrorTypeOOM || !strings.Contains(oom.ErrorMessage, "128 MB") {
+		t.Fatalf("allocating 200 MB under 128 MB: status %s (%s: %s), want out of memory", oom.Status, oom.ErrorType, oom.ErrorMessage)
+	}
+	if oom.PeakRSSKiB <= 128<<10 {
+		t.Errorf("out of memory with a peak of %d KiB, not above the 128 MB", oom.PeakRSSKiB)
+	}
+	if oom.WallDuration >= 5*time.Second {
+		t.Errorf("the instance ran %v past its memory size: not killed", oom.WallDuration)
+	}
+	// The instance was killed: the next invocation gets a fresh one.
+	after := invoke(t, f.rt, "mem", `{"action":"echo"}`)
+	if !after.ColdStart || after.InstanceID == oom.InstanceID {
+		t.Errorf("after an out-of-memory kill the instance %s was reused", after.InstanceID)
+	}
+	t.Logf("peaks: 48 MB alloc %d KiB, echo %d KiB, oom at %d KiB", big.PeakRSSKiB, small.PeakRSSKiB, oom.PeakRSSKiB)
 }

@@ -1,0 +1,119 @@
+package fc
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// memWatch measures one invocation's memory and enforces the function's memorySize, as
+// FC's instance limit does: before the hand-over the process's peak is reset (writing 5
+// to /proc/<pid>/clear_refs resets VmHWM to the current RSS), then VmRSS and VmHWM are
+// sampled until the end. A sample above the limit closes exceeded; the runtime then kills
+// the instance and records the attempt as out of memory. Where /proc is unreadable (not
+// Linux) nothing is measured: PeakKiB stays 0 and no limit is enforced.
+type memWatch struct {
+	pid      int
+	limitKiB int64
+	exceeded chan struct{} // closed once a sample is above the limit
+
+	mu   sync.Mutex
+	peak int64 // KiB
+	over int64 // the sample that went over (KiB), 0 if none
+
+	stopc chan struct{}
+	done  chan struct{}
+}
+
+// watchMemory starts measuring pid against limitMB, sampling every interval.
+func watchMemory(pid, limitMB int, interval time.Duration) *memWatch {
+	w := &memWatch{pid: pid, limitKiB: int64(limitMB) << 10, exceeded: make(chan struct{}),
+		stopc: make(chan struct{}), done: make(chan struct{})}
+	// A failed reset (no /proc, process gone) leaves the lifetime peak: an overestimate.
+	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+	w.sample()
+	go w.loop(interval)
+	return w
+}
+
+func (w *memWatch) loop(interval time.Duration) {
+	defer close(w.done)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stopc:
+			return
+		case <-t.C:
+			if w.sample() {
+				return
+			}
+		}
+	}
+}
+
+// sample reads the process's RSS and peak; it reports whether the limit was exceeded.
+func (w *memWatch) sample() bool {
+	rss, hwm, ok := readMemory(w.pid)
+	if !ok {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.peak = max(w.peak, rss, hwm)
+	if w.over == 0 && w.limitKiB > 0 && w.peak > w.limitKiB {
+		w.over = w.peak
+		close(w.exceeded)
+		return true
+	}
+	return false
+}
+
+// stop ends the sampling and returns the peak RSS in KiB (0: not measured) and, if the
+// limit was exceeded, the sample that went over.
+func (w *memWatch) stop() (peakKiB, overKiB int64) {
+	select {
+	case <-w.stopc:
+	default:
+		close(w.stopc)
+	}
+	<-w.done
+	w.sample() // the final VmHWM covers what happened since the last tick
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.peak, w.over
+}
+
+// readMemory returns VmRSS and VmHWM (KiB) of pid from /proc/<pid>/status.
+func readMemory(pid int) (rss, hwm int64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	for line := range bytes.SplitSeq(b, []byte("\n")) {
+		switch {
+		case bytes.HasPrefix(line, []byte("VmRSS:")):
+			rss = kib(line[len("VmRSS:"):])
+		case bytes.HasPrefix(line, []byte("VmHWM:")):
+			hwm = kib(line[len("VmHWM:"):])
+		}
+	}
+	// A zombie (exited, not yet reaped) has no Vm lines.
+	return rss, hwm, rss > 0 || hwm > 0
+}
+
+// kib parses "   1804 kB".
+func kib(v []byte) int64 {
+	f := bytes.Fields(v)
+	if len(f) == 0 {
+		return 0
+	}
+	n, err := strconv.ParseInt(string(f[0]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
