@@ -16,8 +16,22 @@ func main() {
 	out := flag.String("out", "bench", "directory for latest.md and latest.json")
 	speed := flag.Float64("speed", 20, "simulated seconds per wall second of the real-time clock")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
+	fleet := flag.Int("fleet", 0, "instances of the fleet day (default 20000, -quick 200)")
+	share := flag.Float64("event-share", 0, "share of image events delivered in the fleet day (default 1)")
+	sfile := flag.String("s", "s.yaml", "the project's s.yaml (its code paths hold make build's binaries)")
+	fnlog := flag.String("function-log", "", "file for the fleet day's function output")
 	flag.Parse()
-	if err := bench.Main(os.Stdout, bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only}); err != nil {
+	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile}
+	if *fnlog != "" {
+		f, err := os.Create(*fnlog)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		o.FunctionLog = f
+	}
+	if err := bench.Main(os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -1,0 +1,439 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/bootstrap"
+	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/eventbridge"
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/fc"
+	lcsls "github.com/ecsdr/ecs-image-dr/pkg/localcloud/sls"
+	"github.com/ecsdr/ecs-image-dr/pkg/obs"
+	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+	"github.com/ecsdr/ecs-image-dr/pkg/sconfig"
+)
+
+// DayConfig is one fleet day: s.yaml's functions, the real binaries of `make build`
+// under the local FC runtime, its timers and EventBridge rule, on a fleet with history.
+type DayConfig struct {
+	// SFile is the project's s.yaml (its code paths hold the built binaries).
+	SFile string
+	// Instances over the five source regions.
+	Instances int
+	// EventShare is the share of image events EventBridge delivers (the rest are lost:
+	// the reconcile timers copy what they missed). 1 delivers every event.
+	EventShare float64
+	// Window is how much simulated time is driven from Start (default 24h).
+	Window time.Duration
+	// WallLimit stops the run (the figures then say so) after this much wall time
+	// (default 9 min).
+	WallLimit time.Duration
+	// FunctionLog receives the functions' own output (nil: discarded).
+	FunctionLog io.Writer
+	// Progress receives a line now and then (nil: none).
+	Progress io.Writer
+}
+
+// DayResult is what one fleet day measured.
+type DayResult struct {
+	Name       string  `json:"name"`
+	Instances  int     `json:"instances"`
+	EventShare float64 `json:"eventShare"`
+	// Seeded managed images (and as many snapshots) by region, before the day.
+	Seeded map[string]int `json:"seededImages"`
+	// SeedWall: building the fleet, its history and catalog, and the deploy.
+	SeedWall   time.Duration  `json:"seedWallNs"`
+	Start, End time.Time      `json:"-"`
+	Simulated  time.Duration  `json:"simulatedNs"`
+	Functions  []DayFunction  `json:"functions"`
+	Totals     DayTotals      `json:"totals"`
+	Final      map[string]int `json:"finalImages"` // managed images by region at the end
+	WallTime   time.Duration  `json:"wallNs"`
+	Stopped    string         `json:"stopped,omitempty"` // why the run ended early
+	// Invocations is every attempt (also written as a CSV next to latest.json).
+	Invocations []DayInvocation `json:"-"`
+}
+
+// DayFunction sums one function's invocation attempts.
+type DayFunction struct {
+	Function    string         `json:"function"`
+	Invocations int            `json:"invocations"`
+	Status      map[string]int `json:"status"`
+	Timeout     time.Duration  `json:"timeoutNs"`
+	MaxSim      time.Duration  `json:"maxSimulatedNs"`
+	P99Sim      time.Duration  `json:"p99SimulatedNs"`
+	MaxWall     time.Duration  `json:"maxWallNs"`
+	MemoryMB    int            `json:"memoryMB"`
+	// PeakRSSKiB is the highest VmHWM of the function's processes (sampled; -1: none seen).
+	PeakRSSKiB int64  `json:"peakRssKiB"`
+	Slowest    string `json:"slowest,omitempty"` // source and start of the longest attempt
+}
+
+// DayInvocation is one attempt, as the CSV lists it.
+type DayInvocation struct {
+	Function, Source, Status string
+	Start                    time.Time
+	Sim, Wall                time.Duration
+	Timeout                  time.Duration
+}
+
+// DayTotals count what the day did to the fleet.
+type DayTotals struct {
+	Created      int `json:"created"` // source images that became Available
+	Copied       int `json:"copied"`  // copies that became Available
+	Deleted      int `json:"deleted"` // images deleted (any region)
+	CreateFailed int `json:"createFailed"`
+	// Covered: instances with today's source image Available, and with its copy Available
+	// in each DR region, at the end of the window.
+	SourcesToday int            `json:"sourcesToday"`
+	CopiesToday  map[string]int `json:"copiesToday"`
+	Events       int            `json:"eventsPublished"`
+}
+
+// dayStart: 01:50 Asia/Shanghai on a Tuesday, ten minutes before the create timer.
+var dayStart = time.Date(2026, 11, 24, 1, 50, 0, 0, time.FixedZone("CST", 8*3600))
+
+// RunDay runs one fleet day.
+func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
+	wall := time.Now()
+	res := DayResult{Name: fmt.Sprintf("fleet-day/n=%d", c.Instances), Instances: c.Instances, EventShare: c.EventShare}
+	if c.Window <= 0 {
+		c.Window = 24 * time.Hour
+	}
+	if c.WallLimit <= 0 {
+		c.WallLimit = 9 * time.Minute
+	}
+	progress := func(format string, a ...any) {
+		if c.Progress != nil {
+			fmt.Fprintf(c.Progress, "bench: %s: "+format+"\n", append([]any{res.Name}, a...)...)
+		}
+	}
+	pol, err := policy.Parse([]byte(dayPolicy))
+	if err != nil {
+		return res, fmt.Errorf("fleet policy: %w", err)
+	}
+	today := time.Date(dayStart.Year(), dayStart.Month(), dayStart.Day(), 2, 0, 0, 0, dayStart.Location())
+
+	// The account: the fleet, its history (what yesterday's cleanup left) and catalog.
+	seed := daySeed(c.Instances)
+	srcDays, dstDays := historyShape(pol, today, 400)
+	entries := seedHistory(&seed, pol, seed.Instances, today, srcDays, dstDays)
+	res.Seeded = map[string]int{}
+	for _, im := range seed.Images {
+		if im.Tags[policy.TagManagedBy] == policy.ManagedByValue {
+			res.Seeded[im.Region]++
+		}
+	}
+	clock := core.NewManualClock(dayStart)
+	share := min(max(c.EventShare, 0), 1)
+	srv, err := localcloud.New(localcloud.Options{Clock: clock, Seed: &seed,
+		FunctionOutput: fc.Options{Stdout: c.FunctionLog, CredentialTTL: 72 * time.Hour},
+		Delivery:       eventbridge.Delivery{Drop: 1 - share, Seed: 10}})
+	if err != nil {
+		return res, err
+	}
+	seed.Images = nil // the service holds them now
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		return res, err
+	}
+	defer srv.Close()
+	progress("seeded %d instances and %d managed images (%v)", c.Instances, sum(res.Seeded), time.Since(wall).Round(time.Millisecond))
+
+	if err := provisionDay(ctx, srv, pol, entries); err != nil {
+		return res, err
+	}
+	env := map[string]string{
+		"DR_POLICY": dayPolicy, "DR_ECS_ENDPOINT": srv.Addr(), "DR_ECS_SCHEME": "HTTP", "DR_OSS_ENDPOINT": srv.URL(),
+		"DR_SLS_ENDPOINT": srv.Addr(), "DR_RDS_ENDPOINT": srv.Addr(), "DR_SLS_LOGSTORE": dayLogstore,
+	}
+	proj, err := sconfig.Load(c.SFile, env, map[string]string{"AccountID": core.DefaultAccountID})
+	if err != nil {
+		return res, err
+	}
+	if err := srv.EnsureRoles(proj, bootstrap.PolicyTemplate, env); err != nil {
+		return res, fmt.Errorf("bootstrap roles: %w", err)
+	}
+	if err := srv.Deploy(proj, filepath.Dir(c.SFile), env); err != nil {
+		return res, fmt.Errorf("deploy %s: %w (run `make build` first)", c.SFile, err)
+	}
+	prefix := proj.Name + "-"
+	res.SeedWall = time.Since(wall)
+	progress("catalog seeded (%d entries per DR region), %d functions deployed (%v)", len(entries),
+		len(proj.Functions), res.SeedWall.Round(time.Millisecond))
+
+	// What the day did, from the cloud's own image events.
+	var mu sync.Mutex
+	states := map[string]map[string]int{} // state -> region -> count
+	srv.Env.Bus.Subscribe(func(e core.Event) {
+		if e.Type != "Image:StateChange" {
+			return
+		}
+		st, _ := e.Data["currentState"].(string)
+		mu.Lock()
+		if states[st] == nil {
+			states[st] = map[string]int{}
+		}
+		states[st][e.Region]++
+		res.Totals.Events++
+		mu.Unlock()
+	})
+	rss := newRSSSampler(prefix)
+	stopRSS := rss.run(250 * time.Millisecond)
+
+	// Drive the clock through the window: let the cloud go idle (the processes work on
+	// the simulated clock meanwhile), then jump to the next timer or emulator event.
+	res.Start = clock.Now()
+	end := res.Start.Add(c.Window)
+	lastNote := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			res.Stopped = err.Error()
+			break
+		}
+		left := c.WallLimit - time.Since(wall)
+		if left <= 0 || !srv.Env.Tracker.WaitIdle(left) {
+			res.Stopped = fmt.Sprintf("wall limit %v reached at simulated %s", c.WallLimit, clock.Now().In(dayStart.Location()).Format("15:04"))
+			break
+		}
+		if time.Since(lastNote) > 15*time.Second {
+			lastNote = time.Now()
+			progress("simulated %s, %d invocations, %.0fs wall", clock.Now().In(dayStart.Location()).Format("01-02 15:04"),
+				len(srv.FC.Invocations()), time.Since(wall).Seconds())
+		}
+		next, ok := clock.NextDue()
+		if !ok || next.After(end) {
+			break
+		}
+		clock.AdvanceTo(next)
+	}
+	if res.Stopped == "" && clock.Now().Before(end) {
+		clock.AdvanceTo(end)
+		srv.Env.Tracker.WaitIdle(time.Minute)
+	}
+	res.End = clock.Now()
+	res.Simulated = res.End.Sub(res.Start)
+	stopRSS()
+
+	res.Invocations, res.Functions = dayFunctions(srv.FC, prefix, rss.peaks())
+	mu.Lock()
+	for r, n := range states["Available"] {
+		if slices.Contains(DRRegions, r) {
+			res.Totals.Copied += n
+		} else {
+			res.Totals.Created += n
+		}
+	}
+	res.Totals.Deleted = sum(states["Deleted"])
+	res.Totals.CreateFailed = sum(states["CreateFailed"])
+	mu.Unlock()
+	slot := pol.Slot(today)
+	res.Final = map[string]int{}
+	res.Totals.CopiesToday = map[string]int{}
+	for _, r := range append(slices.Clone(SourceRegions), DRRegions...) {
+		for _, im := range srv.ECS.Images(r) {
+			if im.Tags[policy.TagManagedBy] != policy.ManagedByValue {
+				continue
+			}
+			res.Final[r]++
+			if im.Status != "Available" || im.Tags[policy.TagSlot] != slot {
+				continue
+			}
+			if im.Tags[policy.TagRole] == policy.RoleSource {
+				res.Totals.SourcesToday++
+			} else if im.Tags[policy.TagRole] == policy.RoleCopy {
+				res.Totals.CopiesToday[r]++
+			}
+		}
+	}
+	res.WallTime = time.Since(wall)
+	return res, nil
+}
+
+const (
+	dayLogProject = "ecs-image-dr-" + core.DefaultAccountID
+	dayLogstore   = "ecs-image-dr"
+)
+
+// daySeed is the account: 5 source regions, 2 DR regions, n instances.
+func daySeed(n int) ecs.Seed {
+	seed := ecs.DefaultSeed()
+	seed.Instances = nil
+	have := map[string]bool{}
+	for _, r := range seed.Regions {
+		have[r.ID] = true
+	}
+	for _, r := range append(slices.Clone(SourceRegions), DRRegions...) {
+		if !have[r] {
+			seed.Regions = append(seed.Regions, ecs.RegionSeed{ID: r, LocalName: r})
+			seed.Images = append(seed.Images, ecs.ImageSeed{ID: ecs.SystemImageID, Region: r, Name: "Alibaba Cloud Linux",
+				OwnerAlias: "system", SizeGiB: 20, OSType: "linux"})
+		}
+	}
+	seed.ImageQuota = 1 << 30
+	seed.CopyConcurrency = 1 << 20 // real ECS queues copies too; their wait is not what is measured here
+	for i := range n {
+		region := SourceRegions[i%len(SourceRegions)]
+		seed.Instances = append(seed.Instances, ecs.InstanceSeed{
+			ID: fmt.Sprintf("i-fleet%06d", i), Region: region, Name: fmt.Sprintf("web-%d", i), Status: "Running",
+			Tags:  map[string]string{"app": "web", "backup": "daily"},
+			Disks: []ecs.DiskSeed{{Type: "system", SizeGiB: diskGiB}},
+		})
+	}
+	return seed
+}
+
+// provisionDay creates what `s deploy` does not (catalog buckets, the SLS project and
+// logstore) and writes the catalog the history implies, through the product's writer.
+func provisionDay(ctx context.Context, srv *localcloud.Server, pol *policy.Policy, entries []catalog.Entry) error {
+	for _, r := range pol.DestinationRegions() {
+		b := pol.CatalogBucket(r)
+		if err := srv.OSS.CreateBucket(b, r); err != nil {
+			return fmt.Errorf("catalog bucket in %s: %w", r, err)
+		}
+		if err := catalog.NewWriter(memStore{srv.OSS}, b, nil).Sync(ctx, pol.Name, entries, false); err != nil {
+			return fmt.Errorf("seed catalog in %s: %w", r, err)
+		}
+	}
+	srv.SLS.EnsureProject(dayLogProject, "cn-hangzhou")
+	_, err := obs.Provision(lcsls.NewSDKClient(srv.Addr(), srv.Credential()),
+		obs.ProvisionConfig{Project: dayLogProject, Logstore: dayLogstore, Region: "cn-hangzhou"})
+	return err
+}
+
+// dayFunctions sums the invocation attempts per function.
+func dayFunctions(rt *fc.Runtime, prefix string, peaks map[string]int64) ([]DayInvocation, []DayFunction) {
+	var all []DayInvocation
+	by := map[string]*DayFunction{}
+	sims := map[string][]time.Duration{}
+	for _, inv := range rt.Invocations() {
+		spec, _ := rt.Function(inv.Function)
+		name := strings.TrimPrefix(inv.Function, prefix)
+		d := DayInvocation{Function: name, Source: inv.Source, Status: string(inv.Status), Start: inv.Start,
+			Sim: inv.End.Sub(inv.Start), Wall: inv.WallEnd.Sub(inv.WallStart), Timeout: spec.Timeout}
+		all = append(all, d)
+		f := by[name]
+		if f == nil {
+			f = &DayFunction{Function: name, Status: map[string]int{}, Timeout: spec.Timeout, MemoryMB: spec.MemoryMB, PeakRSSKiB: -1}
+			if p, ok := peaks[name]; ok {
+				f.PeakRSSKiB = p
+			}
+			by[name] = f
+		}
+		f.Invocations++
+		f.Status[d.Status]++
+		if d.Sim > f.MaxSim {
+			f.MaxSim = d.Sim
+			f.Slowest = fmt.Sprintf("%s at %s", d.Source, d.Start.In(dayStart.Location()).Format("15:04:05"))
+		}
+		f.MaxWall = max(f.MaxWall, d.Wall)
+		sims[name] = append(sims[name], d.Sim)
+	}
+	var out []DayFunction
+	for name, f := range by {
+		s := sims[name]
+		slices.Sort(s)
+		f.P99Sim = s[min(len(s)-1, (len(s)*99+99)/100-1)]
+		out = append(out, *f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Function < out[j].Function })
+	return all, out
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// rssSampler follows the peak RSS (VmHWM) of the function processes, the children of
+// this process whose executable lives in a function's code directory.
+type rssSampler struct {
+	prefix string
+	mu     sync.Mutex
+	peak   map[string]int64 // function -> KiB
+}
+
+func newRSSSampler(prefix string) *rssSampler {
+	return &rssSampler{prefix: prefix, peak: map[string]int64{}}
+}
+
+func (s *rssSampler) run(every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			s.sample()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait(); s.sample() }
+}
+
+func (s *rssSampler) sample() {
+	self := os.Getpid()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …: comm may hold spaces, so split after the last ')'.
+		i := strings.LastIndexByte(string(stat), ')')
+		if i < 0 {
+			continue
+		}
+		var state string
+		var ppid int
+		if _, err := fmt.Sscanf(string(stat[i+1:]), " %s %d", &state, &ppid); err != nil || ppid != self {
+			continue
+		}
+		exe, err := os.Readlink(d + "/exe")
+		if err != nil {
+			continue
+		}
+		fn := filepath.Base(filepath.Dir(exe))
+		st, err := os.ReadFile(d + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				var kib int64
+				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kib); err == nil {
+					s.mu.Lock()
+					s.peak[fn] = max(s.peak[fn], kib)
+					s.mu.Unlock()
+				}
+			}
+		}
+	}
+}
+
+func (s *rssSampler) peaks() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.peak)
+}

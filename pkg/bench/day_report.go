@@ -1,0 +1,116 @@
+package bench
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+)
+
+func (o Options) fleet() int {
+	switch {
+	case o.Fleet > 0:
+		return o.Fleet
+	case o.Quick:
+		return 200
+	}
+	return 20_000
+}
+
+func (o Options) sfile() string {
+	if o.SFile != "" {
+		return o.SFile
+	}
+	return "s.yaml"
+}
+
+func (o Options) eventShare() float64 {
+	if o.EventShare > 0 {
+		return o.EventShare
+	}
+	return 1
+}
+
+// dayWallTarget is the fleet day's wall-time budget (issue 10, point 3).
+const dayWallTarget = 10 * time.Minute
+
+// writeDayTable prints one fleet day: per function, its attempts against its limits, then
+// what the day did to the fleet.
+func writeDayTable(w io.Writer, d DayResult) {
+	fmt.Fprintf(w, "### Fleet of %d: one simulated day through the real binaries\n\n", d.Instances)
+	fmt.Fprintf(w, "s.yaml deployed on the local FC runtime; 5 source regions, 2 DR regions; history seeded (managed images, each with its snapshot): %s. "+
+		"%.0f%% of image events delivered (the rest lost: the reconcile timers catch up). Simulated %s from %s (Asia/Shanghai).\n\n",
+		seededText(d.Seeded), 100*d.EventShare, fmtDur(d.Simulated), d.Start.In(dayStart.Location()).Format("2006-01-02 15:04"))
+	if d.Stopped != "" {
+		fmt.Fprintf(w, "STOPPED EARLY: %s MISS\n\n", d.Stopped)
+	}
+	fmt.Fprintln(w, "```")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tINVOCATIONS\tSTATUS\tMAX DURATION (≤ timeout)\tp99\tMAX WALL\tPEAK RSS (≤ memorySize)")
+	for _, f := range d.Functions {
+		st := ""
+		for _, k := range []string{"ok", "error", "timeout", "crash", "canceled"} {
+			if n := f.Status[k]; n > 0 {
+				if st != "" {
+					st += " "
+				}
+				st += fmt.Sprintf("%s=%d", k, n)
+			}
+		}
+		bad := f.Status["timeout"] + f.Status["crash"]
+		rss := "not sampled"
+		if f.PeakRSSKiB >= 0 {
+			rss = fmt.Sprintf("%.1f MB / %d MB%s", float64(f.PeakRSSKiB)/1024, f.MemoryMB, mark(f.PeakRSSKiB <= int64(f.MemoryMB)*1024))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s%s\t%s / %s%s\t%s\t%s\t%s\n", f.Function, f.Invocations, st, mark(bad == 0),
+			fmtDur(f.MaxSim), fmtDur(f.Timeout), mark(f.MaxSim <= f.Timeout), fmtDur(f.P99Sim), fmtDur(f.MaxWall), rss)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "```")
+	fmt.Fprintln(w)
+	t := d.Totals
+	fmt.Fprintf(w, "Images: %d created, %d copied, %d deleted, %d CreateFailed. Today's source image Available for %d of %d instances%s",
+		t.Created, t.Copied, t.Deleted, t.CreateFailed, t.SourcesToday, d.Instances, mark(t.SourcesToday == d.Instances))
+	for _, r := range DRRegions {
+		fmt.Fprintf(w, "; its copy in %s for %d%s", r, t.CopiesToday[r], mark(t.CopiesToday[r] == d.Instances))
+	}
+	fmt.Fprintf(w, ". Managed images at the end: %s.\n\n", seededText(d.Final))
+	fmt.Fprintf(w, "Wall time: %.0fs (seeding and deploy %.0fs; target < %v)%s.\n\n", d.WallTime.Seconds(), d.SeedWall.Seconds(),
+		dayWallTarget, mark(d.WallTime < dayWallTarget && d.Stopped == ""))
+}
+
+func seededText(m map[string]int) string {
+	s := ""
+	for _, r := range append(append([]string{}, SourceRegions...), DRRegions...) {
+		if s != "" {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s %d", r, m[r])
+	}
+	return s
+}
+
+// writeDayCSV writes every invocation attempt of the day: its simulated and wall duration
+// against the function's timeout.
+func writeDayCSV(path string, d DayResult) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	cw := csv.NewWriter(f)
+	_ = cw.Write([]string{"function", "source", "start", "status", "simulated_ms", "wall_ms", "timeout_s"})
+	for _, in := range d.Invocations {
+		_ = cw.Write([]string{in.Function, in.Source, in.Start.UTC().Format(time.RFC3339), in.Status,
+			strconv.FormatInt(in.Sim.Milliseconds(), 10), strconv.FormatInt(in.Wall.Milliseconds(), 10),
+			strconv.Itoa(int(in.Timeout / time.Second))})
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
