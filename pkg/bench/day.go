@@ -36,6 +36,9 @@ type DayConfig struct {
 	// EventShare is the share of image events EventBridge delivers (the rest are lost:
 	// the reconcile timers copy what they missed). 1 delivers every event.
 	EventShare float64
+	// Speed is simulated seconds per wall second while the functions work (0: a manual
+	// clock, which follows the wall clock 1:1 while a process works).
+	Speed float64
 	// Window is how much simulated time is driven from Start (default 24h).
 	Window time.Duration
 	// WallLimit stops the run (the figures then say so) after this much wall time
@@ -52,6 +55,7 @@ type DayResult struct {
 	Name       string  `json:"name"`
 	Instances  int     `json:"instances"`
 	EventShare float64 `json:"eventShare"`
+	Speed      float64 `json:"speed"`
 	// Seeded managed images (and as many snapshots) by region, before the day.
 	Seeded map[string]int `json:"seededImages"`
 	// SeedWall: building the fleet, its history and catalog, and the deploy.
@@ -109,7 +113,7 @@ var dayStart = time.Date(2026, 11, 24, 1, 50, 0, 0, time.FixedZone("CST", 8*3600
 // RunDay runs one fleet day.
 func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	wall := time.Now()
-	res := DayResult{Name: fmt.Sprintf("fleet-day/n=%d", c.Instances), Instances: c.Instances, EventShare: c.EventShare}
+	res := DayResult{Name: fmt.Sprintf("fleet-day/n=%d", c.Instances), Instances: c.Instances, EventShare: c.EventShare, Speed: c.Speed}
 	if c.Window <= 0 {
 		c.Window = 24 * time.Hour
 	}
@@ -138,6 +142,9 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 		}
 	}
 	clock := core.NewManualClock(dayStart)
+	if c.Speed > 0 {
+		clock = core.NewRealtimeClock(dayStart, c.Speed)
+	}
 	share := min(max(c.EventShare, 0), 1)
 	srv, err := localcloud.New(localcloud.Options{Clock: clock, Seed: &seed,
 		FunctionOutput: fc.Options{Stdout: c.FunctionLog, CredentialTTL: 72 * time.Hour},

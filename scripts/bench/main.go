@@ -18,10 +18,11 @@ func main() {
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
 	fleet := flag.Int("fleet", 0, "instances of the fleet day (default 20000, -quick 200)")
 	share := flag.Float64("event-share", 0, "share of image events delivered in the fleet day (default 1)")
+	fspeed := flag.Float64("fleet-speed", 0, "simulated seconds per wall second in the fleet day (0: manual clock)")
 	sfile := flag.String("s", "s.yaml", "the project's s.yaml (its code paths hold make build's binaries)")
 	fnlog := flag.String("function-log", "", "file for the fleet day's function output")
 	flag.Parse()
-	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile}
+	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile, FleetSpeed: *fspeed}
 	if *fnlog != "" {
 		f, err := os.Create(*fnlog)
 		if err != nil {
