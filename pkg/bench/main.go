@@ -28,6 +28,8 @@ type Options struct {
 	EventShare float64
 	// FleetSpeed is the fleet day's simulated seconds per wall second (0: manual clock).
 	FleetSpeed float64
+	// FleetWindow is the simulated time the fleet day drives (0: 24h).
+	FleetWindow time.Duration
 	// FunctionLog receives the fleet day's function output (nil: discarded).
 	FunctionLog io.Writer
 }
@@ -138,7 +140,7 @@ func Main(w io.Writer, o Options) error {
 	}
 	if fleet := o.fleet(); run(fmt.Sprintf("fleet-day/n=%d", fleet)) {
 		logf("fleet-day/n=%d…", fleet)
-		d, err := RunDay(context.Background(), DayConfig{SFile: o.sfile(), Instances: fleet, EventShare: o.eventShare(), Speed: o.FleetSpeed,
+		d, err := RunDay(context.Background(), DayConfig{SFile: o.sfile(), Instances: fleet, EventShare: o.eventShare(), Speed: o.FleetSpeed, Window: o.FleetWindow,
 			FunctionLog: o.FunctionLog, Progress: os.Stderr})
 		if err != nil {
 			return fmt.Errorf("fleet-day/n=%d: %w", fleet, err)

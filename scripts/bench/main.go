@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/bench"
 )
@@ -20,9 +21,23 @@ func main() {
 	share := flag.Float64("event-share", 0, "share of image events delivered in the fleet day (default 1)")
 	fspeed := flag.Float64("fleet-speed", 0, "simulated seconds per wall second in the fleet day (0: manual clock)")
 	sfile := flag.String("s", "s.yaml", "the project's s.yaml (its code paths hold make build's binaries)")
+	window := flag.Duration("fleet-window", 0, "simulated time the fleet day drives (default 24h)")
+	cpuprof := flag.String("cpuprofile", "", "write the bench process's CPU profile here")
 	fnlog := flag.String("function-log", "", "file for the fleet day's function output")
 	flag.Parse()
 	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile, FleetSpeed: *fspeed}
+	o.FleetWindow = *window
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *fnlog != "" {
 		f, err := os.Create(*fnlog)
 		if err != nil {
@@ -34,6 +49,7 @@ func main() {
 	}
 	if err := bench.Main(os.Stdout, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
