@@ -1,6 +1,7 @@
 package eventbridge
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,7 +40,7 @@ type Delivery struct {
 	// MaxRetries is the number of retries after a failed first attempt: 0 means the
 	// default 3, a negative value means none.
 	MaxRetries int
-	// RetryBackoff is the wall-clock wait before the first retry, doubled for each further
+	// RetryBackoff is the simulated wait (env.Clock.Sleep) before the first retry, doubled for each further
 	// one (capped at 2s); 0 means 10ms.
 	RetryBackoff time.Duration
 	// Seed makes the Duplicate/Drop/Reorder draws reproducible: the draws happen in
@@ -292,11 +293,15 @@ func (b *Bridge) settle(rs *ruleState, it *item, err error) {
 	backoff := min(b.d.RetryBackoff<<(it.attempt-1), maxRetryBackoff)
 	b.log.Debug("event delivery failed, retrying", "rule", rec.Rule, "event_id", it.id, "attempt", it.attempt, "backoff", backoff, "error", err)
 	next := &item{id: it.id, payload: it.payload, attempt: it.attempt + 1}
-	time.AfterFunc(backoff, func() {
+	// The back-off is simulated time (the delivery stays in flight meanwhile): on a
+	// manual clock the wait moves the clock on by it, on a scaled clock it takes
+	// backoff/speed of wall time.
+	go func() {
+		_ = b.env.Clock.Sleep(context.Background(), backoff)
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.enqueueLocked(rs, next)
-	})
+	}()
 }
 
 // callTarget turns a panicking target into a failed attempt.

@@ -469,3 +469,32 @@ func TestAddRuleErrors(t *testing.T) {
 		}
 	}
 }
+
+// Retry back-off is simulated time: a 1 s back-off (then 2 s, the cap) moves the manual
+// clock by that much between attempts and costs no wall time.
+func TestRetryBackoffIsSimulatedTime(t *testing.T) {
+	t.Parallel()
+	b, env := newBridge(t, Delivery{MaxRetries: 3, RetryBackoff: time.Second})
+	s := &sink{fail: func(n int, _ string) error {
+		if n <= 3 {
+			return errors.New("boom")
+		}
+		return nil
+	}}
+	addRule(t, b, "r", "cn-hangzhou", s)
+	wall := time.Now()
+	b.Publish(ev("e1", "cn-hangzhou"))
+	waitIdle(t, env)
+	recs := b.Deliveries()
+	if got, want := results(recs), []string{"r/e1#1:failed", "r/e1#2:failed", "r/e1#3:failed", "r/e1#4:delivered"}; !slices.Equal(got, want) {
+		t.Fatalf("records = %v, want %v", got, want)
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 2 * time.Second} {
+		if gap := recs[i+1].At.Sub(recs[i].At); gap < want {
+			t.Errorf("attempt %d came %v of simulated time after the previous, want at least the %v back-off", i+2, gap, want)
+		}
+	}
+	if el := time.Since(wall); el >= 5*time.Second {
+		t.Errorf("5 s of back-off took %v of wall time", el)
+	}
+}

@@ -71,8 +71,8 @@ type Options struct {
 	AccountID string
 	// Region is the default FunctionSpec.Region. Default "cn-hangzhou".
 	Region string
-	// RetryBackoff is the wall-clock wait before the first async retry; it doubles with
-	// each further retry (capped at 30s). Default 200ms.
+	// RetryBackoff is the simulated wait (env.Clock.Sleep) before the first async retry;
+	// it doubles with each further retry (capped at 30s). Default 200ms.
 	RetryBackoff time.Duration
 	// CredentialTTL is the simulated lifetime of issued STS credentials. Default 1h. An
 	// instance whose environment credentials would expire during an invocation is
@@ -404,7 +404,7 @@ func (r *Runtime) InvokeWithSource(ctx context.Context, fn string, payload []byt
 
 // InvokeAsync queues payload for fn and returns its request id at once. Failed attempts
 // (error, timeout, crash) are retried up to the function's MaxRetryAttempts with
-// x-fc-retry-count incremented, after wall-clock backoffs (Options.RetryBackoff, doubling).
+// x-fc-retry-count incremented, after simulated backoffs (Options.RetryBackoff, doubling).
 // The invocation counts on env.Tracker from now until its final attempt ends.
 func (r *Runtime) InvokeAsync(fn string, payload []byte, source string) (string, error) {
 	if len(payload) > maxAsyncPayload {
@@ -460,11 +460,9 @@ func (r *Runtime) runAsync(fn, id string, payload []byte, source string, queued 
 		if backoff > 30*time.Second || backoff <= 0 {
 			backoff = 30 * time.Second
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-r.ctx.Done():
-			t.Stop()
+		// Simulated time, like every wait of the local cloud: on a manual clock the wait
+		// moves the clock on by the back-off, on a scaled clock it takes backoff/speed.
+		if r.env.Clock.Sleep(r.ctx, backoff) != nil {
 			return
 		}
 	}

@@ -215,3 +215,34 @@ func TestPeakRSSAndMemoryLimit(t *testing.T) {
 	}
 	t.Logf("peaks: 48 MB alloc %d KiB, echo %d KiB, oom at %d KiB", big.PeakRSSKiB, small.PeakRSSKiB, oom.PeakRSSKiB)
 }
+
+// The async retry back-off is simulated time: the runtime's 30 s cap between the attempts
+// on the simulated clock, no wall time.
+func TestAsyncRetryBackoffIsSimulatedTime(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.rt.opts.RetryBackoff = 10 * time.Minute
+	if err := f.rt.Deploy(spec("retry")); err != nil {
+		t.Fatal(err)
+	}
+	wall := time.Now()
+	if _, err := f.rt.InvokeAsync("retry", []byte(`{"action":"failUntil","code":2}`), "timer:daily"); err != nil {
+		t.Fatal(err)
+	}
+	if !f.env.Tracker.WaitIdle(30 * time.Second) {
+		t.Fatal("the async invocation never finished")
+	}
+	invs := f.rt.Invocations()
+	if len(invs) != 3 || invs[2].Status != StatusOK {
+		t.Fatalf("%d attempts, last %v; want 3 ending ok", len(invs), invs)
+	}
+	// The 10 min back-off is capped at 30 s by the runtime: 30 s, then 30 s.
+	for i := 1; i < 3; i++ {
+		if gap := invs[i].Start.Sub(invs[i-1].End); gap < 30*time.Second {
+			t.Errorf("retry %d started %v of simulated time after the previous attempt, want the 30 s back-off", i, gap)
+		}
+	}
+	if el := time.Since(wall); el >= 30*time.Second {
+		t.Errorf("a minute of back-off took %v of wall time", el)
+	}
+}
