@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,11 +48,15 @@ type Result struct {
 	Cleanup *backup.CleanupSummary `json:"cleanup,omitempty"`
 	Offsite *offsite.Summary       `json:"offsite,omitempty"`
 	// Remaining: work not started before the soft deadline, by kind (the next run does it).
-	Remaining map[string]int       `json:"remaining,omitempty"`
-	Policy    string               `json:"policy,omitempty"`
-	DryRun    bool                 `json:"dryRun,omitempty"`
-	Drill     *restore.StepSummary `json:"drill,omitempty"`
-	RPO       *RPOSummary          `json:"rpo,omitempty"`
+	Remaining map[string]int `json:"remaining,omitempty"`
+	// Shard is the instance shard this run covered ("k/N"; empty: the whole fleet).
+	Shard string `json:"shard,omitempty"`
+	// Mode is copy-image's timer mode (deep or pending).
+	Mode   string               `json:"mode,omitempty"`
+	Policy string               `json:"policy,omitempty"`
+	DryRun bool                 `json:"dryRun,omitempty"`
+	Drill  *restore.StepSummary `json:"drill,omitempty"`
+	RPO    *RPOSummary          `json:"rpo,omitempty"`
 }
 
 // Handler serves one function. Configuration is read once (cold start); clients are built
@@ -220,6 +225,17 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		log.Error("event rejected", obs.KeyAction, "reject", obs.KeyResult, backup.ResultSkipped, "reason", err.Error())
 		return res, nil
 	}
+	// A timer's payload is configuration (s.yaml): a broken one fails the invocation, so the
+	// failed-runs alert fires, instead of being acknowledged like a malformed event.
+	tp, err := parseTimerPayload(h.fn, timer)
+	if err != nil {
+		log.Error("timer payload invalid", obs.KeyAction, "reject", obs.KeyResult, backup.ResultFailed, "reason", err.Error())
+		return res, err
+	}
+	if !tp.shard.All() {
+		res.Shard = tp.shard.String()
+		log = log.With("shard", res.Shard)
+	}
 
 	store := func(region string) (ossx.Store, error) {
 		return ossx.New(h.cfg.OSSEndpointFor(region), inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken)
@@ -236,6 +252,10 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		return res, fmt.Errorf("policy: %w", err)
 	}
 	res.Policy, res.DryRun = pol.Name, pol.DryRun // the services add the policy key to their records
+	if err := tp.checkRegions(pol); err != nil {
+		log.Error("timer payload invalid", obs.KeyAction, "reject", obs.KeyResult, backup.ResultFailed, "reason", err.Error())
+		return res, err
+	}
 	if h.fn == RDSOffsite {
 		return h.offsite(ctx, inv, pol, timer, res, log)
 	}
@@ -269,6 +289,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		Catalog: &catalogs{store: store, pol: pol, log: log},
 		Compute: computeOf(api), RestoreMeta: &catalogs{store: store, pol: pol, log: log},
 		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,
+		Shard: tp.shard, Regions: tp.Regions,
 	}
 
 	switch {
@@ -277,6 +298,10 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		res.Create = &sum
 		return res, err
 	case h.fn == CopyImage && kind == events.KindTimer:
+		res.Mode = cmp.Or(tp.Mode, ModeDeep)
+		if res.Mode == ModePending {
+			return res, fmt.Errorf("copy-image: reconcile mode %q is not built yet", ModePending)
+		}
 		sum, err := deps.Reconcile(ctx)
 		res.Copy = &sum
 		return res, err
@@ -349,13 +374,13 @@ type catalogs struct {
 	log   *slog.Logger
 }
 
-func (c *catalogs) Sync(ctx context.Context, destRegion, pol string, entries []catalog.Entry, removeMissing bool) error {
+func (c *catalogs) Sync(ctx context.Context, destRegion, pol string, entries []catalog.Entry, remove catalog.Scope) error {
 	s, err := c.store(destRegion)
 	if err != nil {
 		return fmt.Errorf("catalog %s: %w", destRegion, err)
 	}
 	w := catalog.NewWriter(s, c.pol.CatalogBucket(destRegion), c.log)
-	if err := w.Sync(ctx, pol, entries, removeMissing); err != nil {
+	if err := w.SyncScope(ctx, pol, entries, remove); err != nil {
 		return fmt.Errorf("catalog %s: %w", destRegion, err)
 	}
 	return nil

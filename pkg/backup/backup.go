@@ -25,11 +25,12 @@ import (
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 )
 
-// Catalog is the DR catalog of one destination region. Sync replaces the policy's entries
-// with entries (removeMissing=true) or upserts them (false); Put records one entry (the
-// event path: one small write, see catalog.Writer.Put).
+// Catalog is the DR catalog of one destination region. Sync upserts entries and removes
+// the entries of instances in remove that entries do not hold (nil: removes nothing;
+// catalog.Everything: entries are the whole catalog; a shard's run passes its shard); Put
+// records one entry (the event path: one small write, see catalog.Writer.Put).
 type Catalog interface {
-	Sync(ctx context.Context, destRegion, policy string, entries []catalog.Entry, removeMissing bool) error
+	Sync(ctx context.Context, destRegion, policy string, entries []catalog.Entry, remove catalog.Scope) error
 	Put(ctx context.Context, destRegion, policy string, e catalog.Entry) error
 }
 
@@ -59,6 +60,12 @@ type Deps struct {
 	AccountID string
 	// AcceptedTypes: event types acted on (default ecs:Image:StateChange).
 	AcceptedTypes []string
+	// Shard restricts Create, Reconcile and Cleanup to the instances of one shard (the zero
+	// value: every instance). An image belongs to the shard of its source instance
+	// (TagSourceInstance), in every region, so a shard's run sees whole lineages.
+	Shard policy.Shard
+	// Regions restricts Create to these source regions (empty: all of the policy's).
+	Regions []string
 }
 
 // Log levels of decisions: debug for the noise (unselected instances, foreign images),
@@ -278,6 +285,24 @@ func managedFilter(pol *policy.Policy, extra map[string]string) map[string]strin
 		m[k] = v
 	}
 	return m
+}
+
+// imageInShard reports whether im belongs to the run's shard: the shard of its source
+// instance, so an instance's source images and copies are in the same one.
+func (r *run) imageInShard(im ecsx.Image) bool {
+	return r.Shard.Contains(im.Tags[policy.TagSourceInstance])
+}
+
+// snapshotInShard reports whether a snapshot tagged as ours belongs to the run's shard: by
+// its TagSourceInstance; one claimed before that tag existed is looked after by shard 0.
+func (r *run) snapshotInShard(s ecsx.Snapshot) bool {
+	if r.Shard.All() {
+		return true
+	}
+	if inst := s.Tags[policy.TagSourceInstance]; inst != "" {
+		return r.Shard.Contains(inst)
+	}
+	return r.Shard.Index == 0
 }
 
 // policyRegions are the source and destination regions, each once, sources first.

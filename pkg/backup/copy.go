@@ -579,8 +579,8 @@ func (r *run) backfills(dest string, rank int, im ecsx.Image) bool {
 	return true
 }
 
-// inventory is every managed image of the policy, per region, all statuses; failed holds
-// the regions that could not be listed.
+// inventory is every managed image of the policy (of the run's shard), per region, all
+// statuses; failed holds the regions that could not be listed.
 type inventory struct {
 	images map[string][]ecsx.Image
 	failed map[string]error
@@ -598,7 +598,8 @@ func (r *run) inventory(ctx context.Context, regions []string) (*inventory, erro
 	inv := &inventory{images: map[string][]ecsx.Image{}, failed: map[string]error{}}
 	var errs []error
 	for _, region := range regions {
-		imgs, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses, Tags: managedFilter(r.pol, nil)})
+		imgs, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses, Tags: managedFilter(r.pol, nil),
+			Keep: r.imageInShard})
 		if err != nil {
 			err = fmt.Errorf("list images in %s: %w", region, err)
 			inv.failed[region] = err
@@ -636,7 +637,11 @@ func (r *run) syncCatalogs(ctx context.Context, dests []string, inv *inventory, 
 	for _, dest := range dests {
 		started := time.Now()
 		it := Item{Region: dest, Reason: fmt.Sprintf("%d entries", len(entries))}
-		if err := r.Catalog.Sync(ctx, dest, r.pol.Name, entries, removeMissing); err != nil {
+		var remove catalog.Scope
+		if removeMissing {
+			remove = r.Shard.Contains // the whole fleet, or this run's shard only
+		}
+		if err := r.Catalog.Sync(ctx, dest, r.pol.Name, entries, remove); err != nil {
 			it.Reason, it.Retryable = "catalog sync: "+err.Error(), true
 			r.fail(ctx, c, "catalog", it, err, started)
 			continue

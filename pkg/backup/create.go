@@ -53,6 +53,9 @@ func (d Deps) Create(ctx context.Context, trigger time.Time) (CreateSummary, err
 	// client-side token buckets), so one region's tail does not hold up the others.
 	var wg sync.WaitGroup
 	for _, src := range r.pol.Sources {
+		if len(r.Regions) > 0 && !slices.Contains(r.Regions, src.Region) {
+			continue // another run's region (timer payload "regions")
+		}
 		wg.Go(func() { r.createRegion(ctx, src, sum.Slot, &c) })
 	}
 	wg.Wait()
@@ -67,7 +70,14 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 	var q ecsx.InstanceQuery
 	if len(src.Selectors) == 0 {
 		// Only explicit ids: ask for those (in chunks of 100) instead of listing the region.
-		q.IDs = src.InstanceIDs
+		for _, id := range src.InstanceIDs {
+			if r.Shard.Contains(id) {
+				q.IDs = append(q.IDs, id)
+			}
+		}
+		if len(q.IDs) == 0 {
+			return // none of this region's listed instances is in the run's shard
+		}
 	}
 	instances, err := r.ecs.DescribeInstances(ctx, region, q)
 	if err != nil {
@@ -76,7 +86,7 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 	}
 	// One lookup per region finds every image already made for this slot.
 	existing, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
-		Tags: managedFilter(r.pol, map[string]string{policy.TagSlot: slot, policy.TagRole: policy.RoleSource})})
+		Tags: managedFilter(r.pol, map[string]string{policy.TagSlot: slot, policy.TagRole: policy.RoleSource}), Keep: r.imageInShard})
 	if err != nil {
 		r.fail(ctx, c, "create", failure(Item{Region: region, Reason: "list images of slot " + slot + ": " + err.Error()}, err), err, started)
 		return
@@ -99,6 +109,9 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 	var todo []job
 	for _, in := range instances {
 		seen[in.ID] = true
+		if !r.Shard.Contains(in.ID) {
+			continue // another shard's instance
+		}
 		it := Item{Region: region, Instance: in.ID}
 		ok, why := r.pol.Selects(region, in.ID, in.Tags)
 		switch {
@@ -127,7 +140,7 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 	}
 	// Listed ids the region does not have: a configuration problem, not worth a retry.
 	for _, id := range src.InstanceIDs {
-		if !seen[id] && !slices.Contains(src.Exclude.InstanceIDs, id) {
+		if !seen[id] && !slices.Contains(src.Exclude.InstanceIDs, id) && r.Shard.Contains(id) {
 			it := Item{Region: region, Instance: id, Reason: "listed instance not found in region"}
 			r.recordAt(ctx, warn, "skip", ResultSkipped, it, nil, time.Time{})
 			c.add("skipped", it)

@@ -232,7 +232,9 @@ func (f *fakeECS) DescribeImages(ctx context.Context, region string, q ecsx.Imag
 		c := im.Image
 		c.Tags = maps.Clone(im.Tags)
 		c.Snapshots = slices.Clone(im.Snapshots)
-		out = append(out, c)
+		if q.Keep == nil || q.Keep(c) {
+			out = append(out, c)
+		}
 	}
 	slices.SortFunc(out, func(a, b ecsx.Image) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
@@ -368,7 +370,10 @@ func (f *fakeECS) DescribeSnapshots(ctx context.Context, region string, q ecsx.S
 		if len(q.IDs) > 0 && !slices.Contains(q.IDs, id) || !hasTags(tags, q.Tags) {
 			continue
 		}
-		out = append(out, ecsx.Snapshot{ID: id, Region: region, Status: "accomplished", Tags: maps.Clone(tags)})
+		snap := ecsx.Snapshot{ID: id, Region: region, Status: "accomplished", Tags: maps.Clone(tags)}
+		if q.Keep == nil || q.Keep(snap) {
+			out = append(out, snap)
+		}
 	}
 	slices.SortFunc(out, func(a, b ecsx.Snapshot) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
@@ -446,15 +451,16 @@ type catalogSync struct {
 	Region, Policy string
 	Entries        []catalog.Entry
 	RemoveMissing  bool
+	Remove         catalog.Scope
 }
 
-func (c *fakeCatalog) Sync(_ context.Context, dest, pol string, entries []catalog.Entry, removeMissing bool) error {
+func (c *fakeCatalog) Sync(_ context.Context, dest, pol string, entries []catalog.Entry, remove catalog.Scope) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return c.err
 	}
-	c.syncs = append(c.syncs, catalogSync{dest, pol, entries, removeMissing})
+	c.syncs = append(c.syncs, catalogSync{dest, pol, entries, remove != nil, remove})
 	return nil
 }
 
@@ -464,7 +470,7 @@ func (c *fakeCatalog) Put(_ context.Context, dest, pol string, e catalog.Entry) 
 	if c.err != nil {
 		return c.err
 	}
-	c.syncs = append(c.syncs, catalogSync{dest, pol, []catalog.Entry{e}, false})
+	c.syncs = append(c.syncs, catalogSync{dest, pol, []catalog.Entry{e}, false, nil})
 	return nil
 }
 

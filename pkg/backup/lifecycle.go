@@ -94,9 +94,14 @@ func sourceCreated(imgs []ecsx.Image) map[string]time.Time {
 	return out
 }
 
-// snapshotTags mark a snapshot as ours and name the image it was made for.
-func (r *run) snapshotTags(imageID string) map[string]string {
-	return map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: r.pol.Name, policy.TagSnapshotOf: imageID}
+// snapshotTags mark a snapshot as ours and name the image it was made for, and that
+// image's source instance (the snapshot's shard, see snapshotInShard).
+func (r *run) snapshotTags(im ecsx.Image) map[string]string {
+	tags := map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: r.pol.Name, policy.TagSnapshotOf: im.ID}
+	if inst := im.Tags[policy.TagSourceInstance]; inst != "" {
+		tags[policy.TagSourceInstance] = inst
+	}
+	return tags
 }
 
 // claimSnapshots tags the snapshots of im as ours, skipping those in tagged (region/id; nil
@@ -113,7 +118,7 @@ func (r *run) claimSnapshots(ctx context.Context, im ecsx.Image, tagged map[stri
 	if len(todo) == 0 || r.pol.DryRun {
 		return nil
 	}
-	tags := r.snapshotTags(im.ID)
+	tags := r.snapshotTags(im)
 	err := r.ecs.TagResources(ctx, im.Region, ecsx.ResourceSnapshot, todo, tags)
 	if ecsx.IsNotFound(err) {
 		// TagResources is all or nothing: tag them one by one, skipping the missing ones.

@@ -26,7 +26,7 @@ func (r *run) collectSnapshots(ctx context.Context, inv *inventory, regions []st
 	tagged := map[string]bool{}
 	for _, region := range regions {
 		started := time.Now()
-		snaps, err := r.ecs.DescribeSnapshots(ctx, region, ecsx.SnapshotQuery{Tags: managedFilter(r.pol, nil)})
+		snaps, err := r.ecs.DescribeSnapshots(ctx, region, ecsx.SnapshotQuery{Tags: managedFilter(r.pol, nil), Keep: r.snapshotInShard})
 		if err != nil {
 			r.fail(ctx, c, "collect-snapshots", failure(Item{Region: region, Reason: "list our snapshots: " + err.Error()}, err), err, started)
 			continue
@@ -58,7 +58,7 @@ func (r *run) collectSnapshots(ctx context.Context, inv *inventory, regions []st
 			continue
 		}
 		// The owner must be gone, not only out of our inventory (re-tagged by hand).
-		alive := map[string]string{}
+		alive := map[string]ecsx.Image{}
 		ids := slices.Sorted(maps.Keys(owners))
 		for len(ids) > 0 {
 			n := min(len(ids), 100)
@@ -69,7 +69,7 @@ func (r *run) collectSnapshots(ctx context.Context, inv *inventory, regions []st
 				break
 			}
 			for _, im := range imgs {
-				alive[im.ID] = im.Status
+				alive[im.ID] = im
 			}
 			ids = ids[n:]
 		}
@@ -80,17 +80,23 @@ func (r *run) collectSnapshots(ctx context.Context, inv *inventory, regions []st
 	return tagged
 }
 
-func (r *run) collectOne(ctx context.Context, region string, s ecsx.Snapshot, alive map[string]string, c *collector) {
+func (r *run) collectOne(ctx context.Context, region string, s ecsx.Snapshot, alive map[string]ecsx.Image, c *collector) {
 	owner := s.Tags[policy.TagSnapshotOf]
 	it := Item{Region: region, Snapshot: s.ID, Image: owner}
-	switch status, ok := alive[owner]; {
+	switch im, ok := alive[owner]; {
 	case owner == "":
 		it.Reason = "tagged as ours but without " + policy.TagSnapshotOf + " (tag removed by hand?): kept, delete it by hand if unused"
 		r.recordAt(ctx, warn, "keep", ResultSkipped, it, nil, time.Time{})
 		c.add("snapshot-left", it)
 		return
+	case ok && managedBy(r.pol, im.Tags):
+		// Ours and alive, outside this run's inventory: another shard's image (a snapshot
+		// claimed before snapshots carried their instance), or one made after the listing.
+		it.Reason = "its image " + owner + " is alive and ours, outside this run's inventory: kept"
+		r.recordAt(ctx, debug, "keep", ResultSkipped, it, nil, time.Time{})
+		return
 	case ok:
-		it.Reason = "its image still exists (" + status + ") but is not this policy's any more (re-tagged by hand?): kept"
+		it.Reason = "its image still exists (" + im.Status + ") but is not this policy's any more (re-tagged by hand?): kept"
 		r.recordAt(ctx, warn, "keep", ResultSkipped, it, nil, time.Time{})
 		c.add("snapshot-left", it)
 		return

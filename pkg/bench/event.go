@@ -65,8 +65,8 @@ type catalogs struct {
 	pol   *policy.Policy
 }
 
-func (c *catalogs) Sync(ctx context.Context, dest, pol string, es []catalog.Entry, rm bool) error {
-	return catalog.NewWriter(c.store, c.pol.CatalogBucket(dest), nil).Sync(ctx, pol, es, rm)
+func (c *catalogs) Sync(ctx context.Context, dest, pol string, es []catalog.Entry, rm catalog.Scope) error {
+	return catalog.NewWriter(c.store, c.pol.CatalogBucket(dest), nil).SyncScope(ctx, pol, es, rm)
 }
 
 func (c *catalogs) Put(ctx context.Context, dest, pol string, e catalog.Entry) error {

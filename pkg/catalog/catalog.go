@@ -407,6 +407,25 @@ func parseImage(data []byte, policy string, r ref) (*Entry, error) {
 // catalog/<policy>/v2/migrated-from-v1.json is written once they are; the generations
 // are left in place. A corrupt generation is reported as a *CorruptError (a warning).
 func (w *Writer) Sync(ctx context.Context, policy string, entries []Entry, removeMissing bool) error {
+	var scope Scope
+	if removeMissing {
+		scope = Everything
+	}
+	return w.SyncScope(ctx, policy, entries, scope)
+}
+
+// Scope says which instances (catalog subjects) a sync speaks for: their entries not
+// given are removed. nil speaks for none (upsert only).
+type Scope func(instanceID string) bool
+
+// Everything is the scope of a run over the whole fleet.
+func Everything(string) bool { return true }
+
+// SyncScope is Sync for a run over part of the fleet (one shard of instances): entries of
+// instances in scope that are not given are removed; those of other instances are left
+// alone, so the shards of a fleet can rebuild their parts of one catalog independently.
+func (w *Writer) SyncScope(ctx context.Context, policy string, entries []Entry, scope Scope) error {
+	removeMissing := scope != nil
 	if err := validatePolicy(policy); err != nil {
 		return err
 	}
@@ -418,8 +437,16 @@ func (w *Writer) Sync(ctx context.Context, policy string, entries []Entry, remov
 	if err != nil {
 		return fmt.Errorf("catalog: sync %s: %w", policy, err)
 	}
-	if mig != nil && !removeMissing {
-		incoming = mergeLegacy(incoming, mig.entries)
+	if mig != nil {
+		// Legacy entries this sync does not speak for are carried over; with a full scope
+		// the given entries are the whole truth.
+		var carry []Entry
+		for _, e := range mig.entries {
+			if !removeMissing || !scope(e.InstanceID) {
+				carry = append(carry, e)
+			}
+		}
+		incoming = mergeLegacy(incoming, carry)
 	}
 	groups, err := listRefs(ctx, w.store, w.bucket, policy, KindImage)
 	if err != nil {
@@ -464,7 +491,7 @@ func (w *Writer) Sync(ctx context.Context, policy string, entries []Entry, remov
 	// Superseded objects, and with removeMissing the instances/regions not given.
 	var dels []string
 	for g, refs := range groups {
-		if removeMissing && !given[g] {
+		if removeMissing && !given[g] && scope(g.subject) {
 			for _, r := range refs {
 				dels = append(dels, r.key)
 			}

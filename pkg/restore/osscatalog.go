@@ -61,12 +61,12 @@ func (c OSSCatalog) PutDrill(ctx context.Context, region string, r catalog.Drill
 }
 
 // Sync implements backup.Catalog (drctl plan and tests run the backup services with it).
-func (c OSSCatalog) Sync(ctx context.Context, region, pol string, entries []catalog.Entry, removeMissing bool) error {
+func (c OSSCatalog) Sync(ctx context.Context, region, pol string, entries []catalog.Entry, remove catalog.Scope) error {
 	s, b, err := c.open(region)
 	if err != nil {
 		return err
 	}
-	return catalog.NewWriter(s, b, nil).Sync(ctx, pol, entries, removeMissing)
+	return catalog.NewWriter(s, b, nil).SyncScope(ctx, pol, entries, remove)
 }
 
 // Put implements backup.Catalog.

@@ -77,6 +77,10 @@ type ImageQuery struct {
 	Tags map[string]string
 	// Name: exact image name.
 	Name string
+	// Keep, when set, is applied to each image as its page arrives; only kept images are
+	// returned. A listing of a shard (policy.Shard) holds its shard's images in memory,
+	// never the region's: the server has no filter for a hash of a tag.
+	Keep func(Image) bool
 }
 
 // CreateImageInput is one CreateImage call from an instance.

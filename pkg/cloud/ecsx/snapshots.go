@@ -23,6 +23,8 @@ type SnapshotQuery struct {
 	IDs []string
 	// Tags: a snapshot must carry every pair (at most 20).
 	Tags map[string]string
+	// Keep, when set, is applied to each snapshot as its page arrives (see ImageQuery.Keep).
+	Keep func(Snapshot) bool
 }
 
 // Resource types TagResources accepts.
@@ -82,7 +84,10 @@ func (a *sdkAPI) DescribeSnapshots(ctx context.Context, region string, q Snapsho
 				return nil, wrap(op, strings.Join(ids, ","), region, err)
 			}
 			for _, s := range resp.Snapshots.Snapshot {
-				out = append(out, Snapshot{ID: s.SnapshotId, Region: region, Status: s.Status, Tags: tagMap(s.Tags.Tag)})
+				snap := Snapshot{ID: s.SnapshotId, Region: region, Status: s.Status, Tags: tagMap(s.Tags.Tag)}
+				if q.Keep == nil || q.Keep(snap) {
+					out = append(out, snap)
+				}
 			}
 			n += len(resp.Snapshots.Snapshot)
 			if len(resp.Snapshots.Snapshot) == 0 || n >= resp.TotalCount {

@@ -34,6 +34,8 @@
 //   - untag: UntagResources removes only the given keys from images (more than one batch
 //     of 50), a key an image lacks is no error, a tag filter no longer finds them, and an
 //     unknown id is NotFound and untags nothing (all or nothing);
+//   - paging: listings read every page; ImageQuery.Keep filters each page as it arrives
+//     and never ends a listing early;
 //   - timeouts: a per-request timeout is retryable and ecsx.IsTimeout; a call made with
 //     the caller's context already ended fails and is not retryable.
 package ecsxtest
@@ -274,6 +276,24 @@ func paging(t *testing.T, e Env) error {
 	e.Settle(t)
 	if n := len(images(t, e, e.Region, ecsx.ImageQuery{Tags: q.Tags})); n != nImg {
 		return fmt.Errorf("DescribeImages, Available: %d images, want %d across pages", n, nImg)
+	}
+	// Keep filters as pages arrive, and the listing still reads every page (the end is
+	// the server's TotalCount, not the number kept).
+	odd := func(im ecsx.Image) bool { return im.Name[len(im.Name)-1]%2 == 1 }
+	kept := images(t, e, e.Region, ecsx.ImageQuery{Tags: q.Tags, Keep: odd})
+	want := 0
+	for i := range nImg {
+		if i%2 == 1 {
+			want++
+		}
+	}
+	if len(kept) != want {
+		return fmt.Errorf("DescribeImages with Keep: %d images, want the %d kept of %d across pages", len(kept), want, nImg)
+	}
+	for _, im := range kept {
+		if !odd(im) {
+			return fmt.Errorf("DescribeImages with Keep returned %s, which Keep refuses", im.Name)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,71 @@
+package policy
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
+)
+
+// MaxShards bounds a shard count: FC allows 10 triggers per function, and a timer per
+// shard is how shards are scheduled (s.yaml); 64 leaves room for other mechanisms.
+const MaxShards = 64
+
+// Shard is one stable slice of a policy's instances: instance i belongs to shard
+// fnv32a(i) mod Count. The hash depends on the instance id only, so a shard holds the
+// same instances in every run, in every region (an instance's source images and all its
+// copies land in the same shard), and the Count shards of a count partition the fleet:
+// every instance is in exactly one. The zero value (and Count 1) is the whole fleet.
+type Shard struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+// ParseShard reads "k/N" (0 <= k < N <= MaxShards); "" is the whole fleet.
+func ParseShard(s string) (Shard, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Shard{}, nil
+	}
+	is, ns, ok := strings.Cut(s, "/")
+	k, err1 := strconv.Atoi(strings.TrimSpace(is))
+	n, err2 := strconv.Atoi(strings.TrimSpace(ns))
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return Shard{}, fmt.Errorf("shard %q: want \"k/N\" (shard k of N, counted from 0), e.g. \"0/8\"", s)
+	case n < 1 || n > MaxShards:
+		return Shard{}, fmt.Errorf("shard %q: N must be 1..%d", s, MaxShards)
+	case k < 0 || k >= n:
+		return Shard{}, fmt.Errorf("shard %q: k must be 0..%d", s, n-1)
+	}
+	return Shard{Index: k, Count: n}, nil
+}
+
+// All reports whether s is the whole fleet.
+func (s Shard) All() bool { return s.Count <= 1 }
+
+// Contains reports whether instanceID belongs to s.
+func (s Shard) Contains(instanceID string) bool {
+	if s.All() {
+		return true
+	}
+	return ShardIndex(instanceID, s.Count) == s.Index
+}
+
+// ShardIndex is the shard of instanceID among n.
+func ShardIndex(instanceID string, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(instanceID))
+	return int(h.Sum32() % uint32(n))
+}
+
+// String is "k/N", or "all" for the whole fleet.
+func (s Shard) String() string {
+	if s.All() {
+		return "all"
+	}
+	return fmt.Sprintf("%d/%d", s.Index, s.Count)
+}
