@@ -52,8 +52,8 @@ func TestTimerSamples(t *testing.T) {
 		file, resource, trigger string
 	}{
 		{"timer-create-image.json", "create-image", "daily"},
-		{"timer-copy-reconcile.json", "copy-image", "reconcile"},
-		{"timer-cleanup.json", "cleanup", "daily"},
+		{"timer-copy-reconcile.json", "copy-image", "reconcile-0"},
+		{"timer-cleanup.json", "cleanup", "shard-0"},
 		{"timer-rds-offsite.json", "rds-offsite", "every-6h"},
 	}
 	for _, tt := range tests {

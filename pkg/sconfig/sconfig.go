@@ -236,6 +236,7 @@ func buildFunction(path, key string, v any, errs *problems) (Function, bool) {
 			}
 			f.Triggers = append(f.Triggers, tr)
 		}
+		checkShards(pp, f.Triggers, errs)
 	}
 	return f, true
 }

@@ -2,6 +2,7 @@ package sconfig
 
 import (
 	"cmp"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -100,8 +101,13 @@ func TestLoadRepoSYaml(t *testing.T) {
 	}
 	for i, want := range [][]string{
 		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 2 * * *"},
-		{"timer:reconcile:CRON_TZ=Asia/Shanghai 0 30 3 * * *", "eventbridge:image-ready:"},
-		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 4 * * *"},
+		{"timer:reconcile-0:CRON_TZ=Asia/Shanghai 0 0 3 * * *", "timer:reconcile-1:CRON_TZ=Asia/Shanghai 0 10 3 * * *",
+			"timer:reconcile-2:CRON_TZ=Asia/Shanghai 0 20 3 * * *", "timer:reconcile-3:CRON_TZ=Asia/Shanghai 0 30 3 * * *",
+			"eventbridge:image-ready:"},
+		{"timer:shard-0:CRON_TZ=Asia/Shanghai 0 0 4 * * *", "timer:shard-1:CRON_TZ=Asia/Shanghai 0 10 4 * * *",
+			"timer:shard-2:CRON_TZ=Asia/Shanghai 0 20 4 * * *", "timer:shard-3:CRON_TZ=Asia/Shanghai 0 30 4 * * *",
+			"timer:shard-4:CRON_TZ=Asia/Shanghai 0 40 4 * * *", "timer:shard-5:CRON_TZ=Asia/Shanghai 0 50 4 * * *",
+			"timer:shard-6:CRON_TZ=Asia/Shanghai 0 0 5 * * *", "timer:shard-7:CRON_TZ=Asia/Shanghai 0 10 5 * * *"},
 		{"timer:every-6h:CRON_TZ=Asia/Shanghai 0 30 */6 * * *"},
 	} {
 		if got := trig(i); !slices.Equal(got, want) {
@@ -115,7 +121,7 @@ func TestLoadRepoSYaml(t *testing.T) {
 			}
 		}
 	}
-	eb := p.Functions[1].Triggers[1]
+	eb := p.Functions[1].Triggers[len(p.Functions[1].Triggers)-1]
 	pat, err := eventbridge.CompilePattern(eb.Pattern)
 	if err != nil {
 		t.Fatalf("image-ready pattern: %v", err)
@@ -174,18 +180,18 @@ func TestLoadRefusesBrokenVariants(t *testing.T) {
 		want     string
 	}{
 		{"unknown trigger type", "triggerType: eventbridge", "triggerType: oss",
-			`resources.copy-image.props.triggers[1].triggerType: unsupported trigger type "oss"`},
+			`resources.copy-image.props.triggers[EB].triggerType: unsupported trigger type "oss"`},
 		{"invalid pattern", `"currentState":["Available",`, `"currentState":[{"prefixx":"A"},`,
-			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: data.currentState[0]: unknown operator "prefixx"`},
+			`resources.copy-image.props.triggers[EB].triggerConfig.eventRuleFilterPattern: invalid pattern: data.currentState[0]: unknown operator "prefixx"`},
 		{"pattern not JSON", `eventRuleFilterPattern: '{"source"`, `eventRuleFilterPattern: '{source"`,
-			`resources.copy-image.props.triggers[1].triggerConfig.eventRuleFilterPattern: invalid pattern: pattern is not valid JSON`},
+			`resources.copy-image.props.triggers[EB].triggerConfig.eventRuleFilterPattern: invalid pattern: pattern is not valid JSON`},
 		{"missing handler", "      handler: main # the binary inside the code directory\n", "",
 			"resources.create-image.props.handler: required"},
 		{"runtime not go1", "runtime: go1\n      handler: main #", "runtime: python3\n      handler: main #",
 			`resources.create-image.props.runtime: unsupported runtime "python3"`},
 		{"empty cron", "cronExpression: 'CRON_TZ=Asia/Shanghai 0 0 4 * * *'", "cronExpression: ''",
 			"resources.cleanup.props.triggers[0].triggerConfig.cronExpression: must not be empty"},
-		{"enable not bool", "enable: true\n            payload: '{\"action\":\"cleanup\"}'", "enable: 'yes'\n            payload: '{\"action\":\"cleanup\"}'",
+		{"enable not bool", "enable: true\n            payload: '{\"action\":\"cleanup\",\"shard\":\"0/8\"}'", "enable: 'yes'\n            payload: '{\"action\":\"cleanup\",\"shard\":\"0/8\"}'",
 			`resources.cleanup.props.triggers[0].triggerConfig.enable: must be true or false, got a string "yes"`},
 		{"env value not string", "DR_LOG_LEVEL: ${env('DR_LOG_LEVEL', 'info')}", "DR_LOG_LEVEL: 3",
 			"resources.create-image.props.environmentVariables.DR_LOG_LEVEL: must be a string (quote it), got a number"},
@@ -197,11 +203,11 @@ func TestLoadRefusesBrokenVariants(t *testing.T) {
 			"memorySize: 200\n      role: ${vars.role}\n      logConfig:\n        project: ${vars.logProject}\n        logstore: ${vars.slsLogstore}\n        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      # The same",
 			"resources.create-image.props.memorySize: 200 is not a multiple of 64"},
 		{"event source not Default", "eventSourceType: Default", "eventSourceType: MNS",
-			`resources.copy-image.props.triggers[1].triggerConfig.eventSourceConfig.eventSourceType: unsupported event source type "MNS"`},
+			`resources.copy-image.props.triggers[EB].triggerConfig.eventSourceConfig.eventSourceType: unsupported event source type "MNS"`},
 		{"duplicate function name", "functionName: ecs-image-dr-cleanup", "functionName: ecs-image-dr-copy-image",
 			`resources.cleanup.props.functionName: "ecs-image-dr-copy-image" is also the function of resource copy-image`},
-		{"duplicate trigger name", "triggerName: reconcile", "triggerName: image-ready",
-			`resources.copy-image.props.triggers[1].triggerName: duplicate trigger name "image-ready"`},
+		{"duplicate trigger name", "triggerName: reconcile-1", "triggerName: image-ready",
+			`resources.copy-image.props.triggers[EB].triggerName: duplicate trigger name "image-ready"`},
 		{"other component", "  cleanup:\n    component: fc3", "  cleanup:\n    component: fc",
 			`resources.cleanup.component: unsupported component "fc" (only fc3)`},
 		{"edition", "edition: 3.0.0", "edition: 1.0.0", "edition: must be 3.0.0"},
@@ -213,7 +219,7 @@ func TestLoadRefusesBrokenVariants(t *testing.T) {
 			"vars.role: ${secret('AccountID')}: unsupported function secret"},
 		{"eventbridge not last", "            runOptions:\n              mode: event-driven\n",
 			"            runOptions:\n              mode: event-driven\n        - triggerName: late\n          triggerType: timer\n          triggerConfig:\n            cronExpression: '@every 1h'\n            enable: true\n",
-			"resources.copy-image.props.triggers[1]: eventbridge trigger must be listed last"},
+			"resources.copy-image.props.triggers[EB]: eventbridge trigger must be listed last"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,8 +232,10 @@ func TestLoadRefusesBrokenVariants(t *testing.T) {
 			if err == nil {
 				t.Fatalf("Load accepted the broken s.yaml: %+v", p)
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, tt.want)
+			// EB: the index of copy-image's eventbridge trigger (the last one).
+			want := strings.ReplaceAll(tt.want, "[EB]", fmt.Sprintf("[%d]", copyImageTriggers(t)-1))
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
 			}
 		})
 	}
@@ -258,8 +266,8 @@ func TestValidateSchemaRefusesViolations(t *testing.T) {
 			[]string{"resources.cleanup.props.region:", "mars-north-1"}},
 		{"description not a string", "description: Timer -> delete", "description: 5\n      x: Timer -> delete",
 			[]string{"resources.cleanup.props.description:", "string"}},
-		{"logConfig without logstore", "        logstore: ${vars.slsLogstore}\n        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 2\n      triggers:\n        - triggerName: daily\n          triggerType: timer\n          qualifier: LATEST\n          triggerConfig:\n            cronExpression: 'CRON_TZ=Asia/Shanghai 0 0 4",
-			"        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 2\n      triggers:\n        - triggerName: daily\n          triggerType: timer\n          qualifier: LATEST\n          triggerConfig:\n            cronExpression: 'CRON_TZ=Asia/Shanghai 0 0 4",
+		{"logConfig without logstore", "        logstore: ${vars.slsLogstore}\n        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 2\n      # Retention runs in 8 shards",
+			"        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 2\n      # Retention runs in 8 shards",
 			[]string{"resources.cleanup.props.logConfig", "logstore"}},
 		{"trigger without config", "          qualifier: LATEST\n          triggerConfig:\n            cronExpression: 'CRON_TZ=Asia/Shanghai 0 0 2 * * *'\n            enable: true\n            payload: '{\"action\":\"create\"}'\n",
 			"          qualifier: LATEST\n",
@@ -374,4 +382,20 @@ resources:
 	if m, ok := vars["whole"].(map[string]any); !ok || m["k"] != "v" {
 		t.Errorf("vars.whole = %#v, want the mapping {k: v}", vars["whole"])
 	}
+}
+
+// copyImageTriggers is the number of copy-image's triggers in the repository's s.yaml.
+func copyImageTriggers(t *testing.T) int {
+	t.Helper()
+	p, err := Load(repoSYaml, nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Functions {
+		if f.Resource == "copy-image" {
+			return len(f.Triggers)
+		}
+	}
+	t.Fatal("no copy-image in s.yaml")
+	return 0
 }

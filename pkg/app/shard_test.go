@@ -1,0 +1,88 @@
+package app_test
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/app"
+	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+)
+
+// shardTimer is a timer event whose configured payload is payload (verbatim).
+func shardTimer(t *testing.T, payload string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]string{"triggerTime": at(1, 2, 0).UTC().Format("2006-01-02T15:04:05Z"),
+		"triggerName": "shard", "payload": payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Two create-image timers, one per shard of 2, image every protected instance once
+// between them, through the handlers on the local cloud; the result names the shard.
+func TestShardTimersSplitTheFleet(t *testing.T) {
+	t.Parallel()
+	doc, pol := loadPolicy(t, "cycle-policy.yaml")
+	c := newCloud(t, cloudOptions{seed: cycleSeed(), env: map[string]string{app.EnvPolicy: doc}})
+	c.clock.AdvanceTo(at(1, 2, 0))
+	var all []string
+	for _, shard := range []string{"0/2", "1/2"} {
+		res := c.mustInvoke("create "+shard, app.CreateImage, shardTimer(t, `{"action":"create","shard":"`+shard+`"}`))
+		if res.Shard != shard || res.Create == nil {
+			t.Fatalf("create %s: result %+v", shard, res)
+		}
+		s, _ := policy.ParseShard(shard)
+		for _, it := range res.Create.Started {
+			if !s.Contains(it.Instance) {
+				t.Errorf("shard %s imaged %s, another shard's instance", shard, it.Instance)
+			}
+			all = append(all, it.Instance)
+		}
+	}
+	slices.Sort(all)
+	if !slices.Equal(all, []string{db, web}) {
+		t.Fatalf("the two shards imaged %v, want each of [%s %s] once", all, db, web)
+	}
+	if n := len(c.managed(hz, pol)); n != 2 {
+		t.Fatalf("%d managed images in %s, want 2", n, hz)
+	}
+}
+
+// A timer payload is configuration: a broken one fails the invocation (the failed-runs
+// alert fires) with a record that names the problem, before any work.
+func TestBrokenTimerPayloadFailsLoudly(t *testing.T) {
+	t.Parallel()
+	doc, pol := loadPolicy(t, "cycle-policy.yaml")
+	c := newCloud(t, cloudOptions{seed: cycleSeed(), env: map[string]string{app.EnvPolicy: doc}})
+	c.clock.AdvanceTo(at(1, 2, 0))
+	for _, tc := range []struct {
+		fn      app.Function
+		payload string
+		want    string
+	}{
+		{app.Cleanup, `{"action":"cleanup","shards":"0/2"}`, `unknown field "shards"`},
+		{app.Cleanup, `{"action":"cleanup","shard":"2/2"}`, "k must be 0..1"},
+		{app.Cleanup, `{"action":"cleanup","regions":["cn-hangzhou"]}`, "regions is for create-image only"},
+		{app.CreateImage, `{"action":"create","mode":"pending"}`, "for copy-image's reconcile only"},
+		{app.CopyImage, `{"action":"reconcile","mode":"pending","shard":"0/4"}`, "takes no shard"},
+		{app.CreateImage, `{"action":"create","regions":["xx-nowhere-1"]}`, "not a source region of policy"},
+		{app.CreateImage, `{"action":"create"`, "timer payload"},
+	} {
+		res, err := c.invoke(tc.fn, shardTimer(t, tc.payload))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: error %v, want one containing %q", tc.fn, tc.payload, err, tc.want)
+		}
+		if res != nil && (res.Create != nil || res.Cleanup != nil || res.Copy != nil) {
+			t.Errorf("%s %s: work was done: %+v", tc.fn, tc.payload, res)
+		}
+	}
+	if n := len(c.managed(hz, pol)); n != 0 {
+		t.Fatalf("a refused payload created %d images", n)
+	}
+	if got := strings.Count(c.stdout.String(), `"msg":"timer payload invalid"`); got != 7 {
+		t.Errorf("%d 'timer payload invalid' records, want 7", got)
+	}
+}
