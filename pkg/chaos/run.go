@@ -280,11 +280,23 @@ func (r *runner) deployInProcess() error {
 		return strings.Join(hs, ",")
 	}
 	tz := "CRON_TZ=" + r.sc.Timezone + " "
-	for _, t := range []timer.Trigger{
+	triggers := []timer.Trigger{
 		{Function: "create-image", Name: "daily", Cron: tz + "0 0 " + hours(0) + " * * *", Payload: `{"action":"create"}`, Enabled: true},
-		{Function: "copy-image", Name: "reconcile", Cron: tz + "0 30 " + hours(1) + " * * *", Payload: `{"action":"reconcile"}`, Enabled: true},
-		{Function: "cleanup", Name: "daily", Cron: tz + "0 0 4 * * *", Payload: `{"action":"cleanup"}`, Enabled: true},
-	} {
+	}
+	// Reconcile and cleanup in instance shards, ten minutes apart (s.yaml does the same).
+	shards := max(r.sc.Shards, 1)
+	for k := range shards {
+		shard := ""
+		if shards > 1 {
+			shard = fmt.Sprintf(`,"shard":"%d/%d"`, k, shards)
+		}
+		triggers = append(triggers,
+			timer.Trigger{Function: "copy-image", Name: fmt.Sprintf("reconcile-%d", k), Cron: tz + fmt.Sprintf("0 %d ", 30+k*5) + hours(1) + " * * *",
+				Payload: `{"action":"reconcile"` + shard + `}`, Enabled: true},
+			timer.Trigger{Function: "cleanup", Name: fmt.Sprintf("daily-%d", k), Cron: tz + fmt.Sprintf("0 %d 4 * * *", k*10),
+				Payload: `{"action":"cleanup"` + shard + `}`, Enabled: true})
+	}
+	for _, t := range triggers {
 		if err := r.sched.Add(t); err != nil {
 			return err
 		}

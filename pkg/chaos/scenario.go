@@ -133,6 +133,9 @@ type Scenario struct {
 	// CreateHours are the hours (policy timezone) of the create timer; reconcile runs 90
 	// minutes after each, cleanup once a day at 04:00 (in-process; binaries use s.yaml).
 	CreateHours []int
+	// Shards: the in-process reconcile and cleanup timers run in this many instance shards
+	// (1, 2 or 4; timers ten minutes apart), as s.yaml shards them; binaries use s.yaml's.
+	Shards int
 }
 
 // End is when the run stops and the state is checked.
@@ -250,6 +253,7 @@ func Generate(seed int64, binary bool) *Scenario {
 	}
 	s.PolicyDoc = s.policyYAML(r.IntN(4) + 1)
 	s.Faults = drawFaults(r, s)
+	s.Shards = []int{1, 2, 4}[r.IntN(3)] // drawn last: the draws above stay as they were
 	return s
 }
 

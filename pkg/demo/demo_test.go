@@ -146,15 +146,20 @@ func TestRunWithTrouble(t *testing.T) {
 		counts[key{inv.Function, inv.Source}]++
 	}
 	want := map[key]int{
-		{fnCreate, "timer:daily"}:   days,
-		{fnCopy, "timer:reconcile"}: days,
+		{fnCreate, "timer:daily"}: days,
 		// Day 3: web-1's image fails; its CreateFailed event is delivered too (+1).
 		{fnCopy, "eventbridge:image-ready"}: 2*3 + 1 + 0 + (2 + 1) + 2*2,
-		{fnCleanup, "timer:daily"}:          days,
 		// 00:30, 06:30, 12:30 and 18:30 of days 1..5, and 00:30 of day 6 (the run ends at 06:00).
 		{fnOffsite, "timer:every-6h"}: 4*(days-1) + 1,
 		{fnDrill, "timer:drill"}:      6 * days,
 		{fnDrill, "timer:rpo"}:        days,
+	}
+	// The deep reconcile runs in 4 shards, cleanup in 8 (s.yaml): each shard's timer once a day.
+	for k := range 4 {
+		want[key{fnCopy, fmt.Sprintf("timer:reconcile-%d", k)}] = days
+	}
+	for k := range 8 {
+		want[key{fnCleanup, fmt.Sprintf("timer:shard-%d", k)}] = days
 	}
 	for k, n := range want {
 		if counts[k] != n {
@@ -193,7 +198,7 @@ func TestRunWithTrouble(t *testing.T) {
 			copies[c.SourceImage+"/"+c.Region]++
 		}
 		switch {
-		case day == 4 && inv.Source == "timer:reconcile":
+		case day == 4 && strings.HasPrefix(inv.Source, "timer:reconcile-"):
 			dropDayReconcile += len(r.Copy.Copied)
 		case day == 6 && inv.Source == "eventbridge:image-ready":
 			dupDayCopied += len(r.Copy.Copied)
@@ -423,8 +428,10 @@ func TestInvariantsCatchSabotage(t *testing.T) {
 			name: "reconcile timer removed before the drop day",
 			at:   DayAt(3, 12, 0),
 			do: func(_ context.Context, srv *localcloud.Server) error {
-				if !srv.Timers.Remove(fnCopy, "reconcile") {
-					return errors.New("no reconcile timer")
+				for k := range 4 {
+					if !srv.Timers.Remove(fnCopy, fmt.Sprintf("reconcile-%d", k)) {
+						return fmt.Errorf("no reconcile-%d timer", k)
+					}
 				}
 				return nil
 			},
@@ -503,8 +510,10 @@ func TestInvariantsCatchSabotage(t *testing.T) {
 			name: "cleanup timer removed",
 			at:   DayAt(1, 1, 0),
 			do: func(_ context.Context, srv *localcloud.Server) error {
-				if !srv.Timers.Remove(fnCleanup, "daily") {
-					return errors.New("no cleanup timer")
+				for k := range 8 {
+					if !srv.Timers.Remove(fnCleanup, fmt.Sprintf("shard-%d", k)) {
+						return fmt.Errorf("no cleanup shard-%d timer", k)
+					}
 				}
 				return nil
 			},
