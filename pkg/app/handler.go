@@ -299,10 +299,11 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		return res, err
 	case h.fn == CopyImage && kind == events.KindTimer:
 		res.Mode = cmp.Or(tp.Mode, ModeDeep)
+		reconcile := deps.Reconcile
 		if res.Mode == ModePending {
-			return res, fmt.Errorf("copy-image: reconcile mode %q is not built yet", ModePending)
+			reconcile = deps.ReconcilePending // only the images marked as work in progress
 		}
-		sum, err := deps.Reconcile(ctx)
+		sum, err := reconcile(ctx)
 		res.Copy = &sum
 		return res, err
 	case h.fn == CopyImage:
