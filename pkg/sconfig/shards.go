@@ -2,8 +2,8 @@ package sconfig
 
 import (
 	"encoding/json"
-	"maps"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
