@@ -82,9 +82,9 @@ func (s *Service) runCommand(q *request) (any, *apiError) {
 		return nil, missing("InstanceId.N")
 	}
 	now := s.env.Clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, id := range ids {
 		in := r.instances[id]
 		if in == nil {
@@ -137,7 +137,11 @@ func (s *Service) commandRule(content string, tags map[string]string) CommandRul
 	return CommandRule{}
 }
 
-func (s *Service) commands() []CommandRule { return s.seed.Compute.Commands }
+func (s *Service) commands() []CommandRule {
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
+	return s.seed.Compute.Commands
+}
 
 type invocationResultJSON struct {
 	CommandId          string `json:"CommandId"`
@@ -161,9 +165,9 @@ func (s *Service) describeInvocationResults(q *request) (any, *apiError) {
 	invokeID, instID := q.get("InvokeId"), q.get("InstanceId")
 	plain := strings.EqualFold(q.get("ContentEncoding"), "PlainText")
 	now := s.env.Clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var rows []invocationResultJSON
 	for _, id := range slices.Sorted(maps.Keys(r.compute.invocations)) {
 		inv := r.compute.invocations[id]
@@ -216,7 +220,7 @@ func (s *Service) describeInvocationResults(q *request) (any, *apiError) {
 
 // SetCommandRules replaces the Cloud Assistant rules (first match wins).
 func (s *Service) SetCommandRules(rules []CommandRule) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.cmdMu.Lock()
+	defer s.cmdMu.Unlock()
 	s.seed.Compute.Commands = slices.Clone(rules)
 }

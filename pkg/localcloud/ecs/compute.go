@@ -197,9 +197,9 @@ func (s *Service) runInstances(q *request) (any, *apiError) {
 	}
 	token := q.get("ClientToken")
 	now := s.env.Clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	c := r.compute
 	resp := runInstancesResponse{RequestId: q.reqID, OrderId: strconv.FormatInt(now.UnixNano()%1e12, 10)}
 	if token != "" {
@@ -322,7 +322,7 @@ func (s *Service) runInstances(q *request) (any, *apiError) {
 			in.PrivateIP = r.nextFreeIPLocked(vs)
 		}
 		c.usedIPs[in.PrivateIP] = true
-		r.instances[id] = in
+		r.addInstance(in)
 		s.scheduleBootLocked(r, id, now)
 		resp.InstanceIdSets.InstanceIdSet = append(resp.InstanceIdSets.InstanceIdSet, id)
 	}
@@ -352,10 +352,10 @@ func (s *Service) scheduleBootLocked(r *region, id string, now time.Time) {
 	pending, starting := time.Duration(s.seed.Compute.PendingFor), time.Duration(s.seed.Compute.StartingFor)
 	set := func(status string) func() {
 		return func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			if in := r.instances[id]; in != nil {
-				in.Status = status
+				r.updateInstance(in, func() { in.Status = status })
 				if status == "Running" {
 					in.StartTime = s.env.Clock.Now()
 					delete(r.compute.launching, id)
@@ -400,9 +400,9 @@ func (s *Service) deleteInstanceIDs(q *request, ids []string) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, id := range ids {
 		in := r.instances[id]
 		switch {
@@ -421,8 +421,8 @@ func (s *Service) deleteInstanceIDs(q *request, ids []string) (any, *apiError) {
 			}
 			delete(r.compute.launching, id)
 		}
-		delete(r.compute.usedIPs, r.instances[id].PrivateIP)
-		delete(r.instances, id)
+		r.releaseIPLocked(r.instances[id].PrivateIP)
+		r.removeInstance(r.instances[id])
 	}
 	return emptyResponse{RequestId: q.reqID}, nil
 }

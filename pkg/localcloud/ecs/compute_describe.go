@@ -75,9 +75,9 @@ func (s *Service) describeDisks(q *request) (any, *apiError) {
 	default:
 		return nil, errf(400, "InvalidDiskType.ValueNotSupported", "The specified DiskType %q is not supported (all, system, data).", typ)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var rows []diskJSON
 	for _, in := range sortedInstances(r) {
 		if instID != "" && in.ID != instID || zone != "" && in.ZoneID != zone {
@@ -140,9 +140,10 @@ func (s *Service) describeVpcs(q *request) (any, *apiError) {
 			VSwitchId []string `json:"VSwitchId"`
 		} `json:"VSwitchIds"`
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.regions[q.region].compute
+	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.compute
 	var rows []vpcJSON
 	for _, id := range slices.Sorted(mapKeys(c.vpcs)) {
 		v := c.vpcs[id]
@@ -188,9 +189,9 @@ func (s *Service) describeVSwitches(q *request) (any, *apiError) {
 		AvailableIpAddressCount int64  `json:"AvailableIpAddressCount"`
 		CreationTime            string `json:"CreationTime"`
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	c := r.compute
 	var rows []vswJSON
 	for _, id := range slices.Sorted(mapKeys(c.vswitches)) {
@@ -239,9 +240,9 @@ func (s *Service) describeSecurityGroups(q *request) (any, *apiError) {
 		CreationTime      string   `json:"CreationTime"`
 		Tags              tagsJSON `json:"Tags"`
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	c := r.compute
 	var rows []sgJSON
 	for _, id := range slices.Sorted(mapKeys(c.groups)) {
@@ -292,9 +293,9 @@ func (s *Service) describeInstanceRAMRole(q *request) (any, *apiError) {
 		InstanceId  string `json:"InstanceId"`
 		RamRoleName string `json:"RamRoleName"`
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var rows []setJSON
 	for _, in := range sortedInstances(r) {
 		if ids != nil && !slices.Contains(ids, in.ID) || in.RAMRole == "" || role != "" && in.RAMRole != role {
@@ -391,9 +392,9 @@ func (s *Service) describeAvailableResource(q *request) (any, *apiError) {
 			AvailableResource []resJSON `json:"AvailableResource"`
 		} `json:"AvailableResources"`
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var resp struct {
 		RequestId      string `json:"RequestId"`
 		AvailableZones struct {
@@ -450,12 +451,12 @@ func (s *Service) SetSoldOut(regionID, zoneID, instanceType string, soldOut bool
 	if instanceTypeByName(instanceType) == nil {
 		return errUnknown("instance type", instanceType)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return errUnknown("region", regionID)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if soldOut {
 		r.compute.soldOut[zoneID+"/"+instanceType] = true
 	} else {
@@ -466,9 +467,9 @@ func (s *Service) SetSoldOut(regionID, zoneID, instanceType string, soldOut bool
 
 // Zones returns the zones of region.
 func (s *Service) Zones(regionID string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r := s.regions[regionID]; r != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		return slices.Clone(r.compute.zones)
 	}
 	return nil
@@ -477,12 +478,12 @@ func (s *Service) Zones(regionID string) []string {
 // AddNetwork adds a VPC with one vSwitch per zone and a security group to region (a drill
 // network, a DR network): ids are vpc-<name>, vsw-<name>-<zone suffix>, sg-<name>.
 func (s *Service) AddNetwork(regionID, name, cidr16 string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return errUnknown("region", regionID)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return r.addNetworkLocked(name, cidr16, s.env.Clock.Now())
 }
 

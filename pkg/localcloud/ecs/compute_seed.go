@@ -193,6 +193,9 @@ type vswitch struct {
 	isDefault bool
 	prefix    netip.Prefix
 	created   time.Time
+	// low: every address of the vSwitch from .10 up to low (excluded) is held, so the
+	// next free one is searched from low (releaseIPLocked lowers it). Zero: from .10.
+	low netip.Addr
 }
 
 type secGroup struct {
@@ -313,16 +316,35 @@ func (r *region) defaultNetLocked(in *Instance) {
 
 // nextFreeIPLocked returns the first address of vs from .10 that no instance holds.
 func (r *region) nextFreeIPLocked(vs *vswitch) string {
-	a := vs.prefix.Addr()
-	for range 10 {
-		a = a.Next()
+	a := vs.low
+	if !a.IsValid() || !vs.prefix.Contains(a) {
+		a = vs.prefix.Addr()
+		for range 10 {
+			a = a.Next()
+		}
 	}
 	for ; vs.prefix.Contains(a); a = a.Next() {
 		if !r.compute.usedIPs[a.String()] {
+			vs.low = a // the caller takes it; the search goes on from here
 			return a.String()
 		}
 	}
+	vs.low = a
 	return ""
+}
+
+// releaseIPLocked frees an instance's address.
+func (r *region) releaseIPLocked(ip string) {
+	delete(r.compute.usedIPs, ip)
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return
+	}
+	for _, vs := range r.compute.vswitches {
+		if vs.prefix.Contains(a) && vs.low.IsValid() && a.Less(vs.low) {
+			vs.low = a
+		}
+	}
 }
 
 // addNetworkLocked adds vpc-<name> (cidr, a /16 or larger), one /24 vSwitch per zone

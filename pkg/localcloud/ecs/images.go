@@ -92,45 +92,22 @@ func (s *Service) accountNum() int64 {
 }
 
 func (r *region) imageUsage(id string) string {
-	for _, in := range r.instances {
-		if in.ImageID == id {
-			return "instance"
-		}
+	if r.imageUsers[id] > 0 {
+		return "instance"
 	}
 	return "none"
 }
 
-func (r *region) customImageCount() int {
-	n := 0
-	for _, im := range r.images {
-		if im.OwnerAlias == "self" {
-			n++
-		}
-	}
-	return n
-}
+func (r *region) customImageCount() int { return r.customImages }
 
 // copyInProgress reports a copy of srcRegion/srcID into r still Waiting or Creating. ECS
 // documents OperationDenied.ImageCopyConflict for "the same image copied concurrently";
 // we read it as per destination region (copies to different regions may run together).
 func (r *region) copyInProgress(srcRegion, srcID string) bool {
-	for _, im := range r.images {
-		if im.IsCopied && im.CopySourceRegion == srcRegion && im.CopySourceImageID == srcID &&
-			(im.Status == "Waiting" || im.Status == "Creating") {
-			return true
-		}
-	}
-	return false
+	return r.copying[copySrc{srcRegion, srcID}] > 0
 }
 
-func (r *region) nameTaken(name string) bool {
-	for _, im := range r.images {
-		if im.OwnerAlias == "self" && im.Name == name {
-			return true
-		}
-	}
-	return false
-}
+func (r *region) nameTaken(name string) bool { return r.selfNames[name] > 0 }
 
 // ---- CreateImage ----
 
@@ -162,14 +139,14 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 	}
 	instID, snapID := q.get("InstanceId"), q.get("SnapshotId")
 
-	s.mu.Lock()
 	r := s.regions[q.region]
+	r.mu.Lock()
 	now := s.env.Clock.Now()
 	fp := fingerprint(q, "CreateImage")
 	if token != "" {
 		if id, ok := r.tokens[token]; ok {
 			im := r.images[id]
-			s.mu.Unlock()
+			r.mu.Unlock()
 			if im != nil && im.tokenKey != fp {
 				return nil, errf(400, "IdempotenceParamNotMatch", "Request uses a client token %q from a previous request but is not identical to that request.", token)
 			}
@@ -183,15 +160,15 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 	case instID != "":
 		inst = r.instances[instID]
 		if inst == nil {
-			s.mu.Unlock()
+			r.mu.Unlock()
 			return nil, errf(404, "InvalidInstanceId.NotFound", "The specified InstanceId %q does not exist.", instID)
 		}
 		if inst.LockReason != "" {
-			s.mu.Unlock()
+			r.mu.Unlock()
 			return nil, errf(400, "InstanceLockedForSecurity", "The specified operation is denied as your instance is locked for security reasons (%s).", inst.LockReason)
 		}
 		if inst.Status != "Running" && inst.Status != "Stopped" {
-			s.mu.Unlock()
+			r.mu.Unlock()
 			return nil, errf(400, "IncorrectInstanceStatus", "The current status of the instance %q (%s) does not support this operation.", instID, inst.Status)
 		}
 		srcDisks = inst.Disks
@@ -206,11 +183,11 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 		for i, id := range ids {
 			sn := r.snapshots[id]
 			if id == "" || sn == nil {
-				s.mu.Unlock()
+				r.mu.Unlock()
 				return nil, errf(404, "InvalidSnapshotId.NotFound", "The specified SnapshotId %q does not exist.", id)
 			}
 			if sn.Status != "accomplished" {
-				s.mu.Unlock()
+				r.mu.Unlock()
 				return nil, errf(403, "InvalidSnapshotId.NotReady", "The specified snapshot %q has not completed yet.", id)
 			}
 			typ := "data"
@@ -221,22 +198,22 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 				Device: "/dev/xvd" + string(rune('a'+i))})
 		}
 	default:
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(400, "MissingParameter", "One of InstanceId, DiskDeviceMapping or SnapshotId is required.")
 	}
 	if name != "" && r.nameTaken(name) {
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(400, "InvalidImageName.Duplicated", "The specified Image name %q has already been used.", name)
 	}
 	if r.customImageCount() >= r.quota {
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(403, "QuotaExceed.Image", "The Image Quota exceeds (%d in %s).", r.quota, r.id)
 	}
 
 	total := 0
 	im := &image{Image: Image{ID: newImageID(), RegionID: r.id, Name: name, Description: desc, Status: "Creating",
 		OwnerAlias: "self", CreationTime: now, SourceInstanceID: instID, OSType: "linux", Architecture: "x86_64",
-		Platform: "Aliyun", ClientToken: token, Tags: tags}, tokenKey: fp}
+		Platform: "Aliyun", ClientToken: token, Tags: s.internTags(tags)}, tokenKey: fp}
 	if v := q.get("Architecture"); v != "" {
 		im.Architecture = v
 	}
@@ -250,7 +227,7 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 		sn := &snapshot{Snapshot{ID: newSnapshotID(), RegionID: r.id, Status: "progressing", SourceDiskID: d.ID,
 			SourceDiskType: d.Type, SourceDiskSizeGiB: d.SizeGiB, Category: "standard", Usage: "image", ImageID: im.ID,
 			CreationTime: now, Tags: map[string]string{}}}
-		r.snapshots[sn.ID] = sn
+		r.addSnapshot(sn)
 		disks = append(disks, ImageDisk{SnapshotID: sn.ID, Device: d.Device, Type: d.Type, SizeGiB: d.SizeGiB})
 		total += d.SizeGiB
 	}
@@ -267,14 +244,14 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 	}
 	dur := time.Duration(s.seed.Timing.CreateBase) + time.Duration(total)*time.Duration(s.seed.Timing.CreatePerGiB)
 	im.start, im.end = now, now.Add(dur)
-	r.images[im.ID] = im
+	r.addImage(im)
 	if token != "" {
 		r.tokens[token] = im.ID
 	}
 	regionID, id := r.id, im.ID
 	im.timer = s.env.Clock.AfterFunc(im.end, func() { s.finishCreate(regionID, id, fail) })
 	ev := s.imageEvent(r.id, im.ID, "Creating")
-	s.mu.Unlock()
+	r.mu.Unlock()
 	s.publishAll([]core.Event{ev})
 	return imageIDResponse{RequestId: q.reqID, ImageId: im.ID}, nil
 }
@@ -308,28 +285,30 @@ func fingerprint(q *request, action string) string {
 
 // finishCreate runs on the clock when a CreateImage is done.
 func (s *Service) finishCreate(regionID, id string, fail bool) {
-	s.mu.Lock()
 	r := s.regions[regionID]
+	r.mu.Lock()
 	im := r.images[id]
 	if im == nil || im.Status != "Creating" {
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return
 	}
 	state, snapState := "Available", "accomplished"
 	if fail {
 		state, snapState = "CreateFailed", "failed"
 	}
-	im.Status, im.timer = state, nil
+	r.updateImage(im, func() { im.Status, im.timer = state, nil })
 	for _, d := range im.Disks {
 		if sn := r.snapshots[d.SnapshotID]; sn != nil {
-			sn.Status = snapState
-			if !fail {
-				sn.Progress = 100
-			}
+			r.updateSnapshot(sn, func() {
+				sn.Status = snapState
+				if !fail {
+					sn.Progress = 100
+				}
+			})
 		}
 	}
 	ev := s.imageEvent(regionID, id, state)
-	s.mu.Unlock()
+	r.mu.Unlock()
 	s.publishAll([]core.Event{ev})
 }
 
@@ -362,39 +341,46 @@ func (s *Service) describeImages(q *request) (any, *apiError) {
 	name, snapID := q.get("ImageName"), q.get("SnapshotId")
 	osType, arch := q.get("OSType"), q.get("Architecture")
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := s.regions[q.region]
-	now := s.env.Clock.Now()
-	var match []*image
-	for _, im := range r.images {
+	match := func(im *image) bool {
 		switch {
 		case !slices.Contains(statuses, im.Status),
 			len(ids) > 0 && !slices.Contains(ids, im.ID),
 			alias != "" && im.OwnerAlias != alias,
 			name != "" && !strings.Contains(im.Name, name), // ImageName is a fuzzy match
-			usage != "" && r.imageUsage(im.ID) != usage,
 			osType != "" && !strings.EqualFold(im.OSType, osType),
 			arch != "" && im.Architecture != arch,
 			!matchTags(im.Tags, tagF):
-			continue
+			return false
 		}
-		if snapID != "" && !slices.ContainsFunc(im.Disks, func(d ImageDisk) bool { return d.SnapshotID == snapID }) {
-			continue
-		}
-		match = append(match, im)
+		return snapID == "" || slices.ContainsFunc(im.Disks, func(d ImageDisk) bool { return d.SnapshotID == snapID })
 	}
-	// Newest first, as the console and API list them.
-	slices.SortFunc(match, func(a, b *image) int {
-		if c := b.CreationTime.Compare(a.CreationTime); c != 0 {
-			return c
+
+	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := s.env.Clock.Now()
+	iq := query[image]{eq: tagEq(tagF), lookup: func(id string) *image { return r.images[id] }}
+	switch {
+	case len(ids) > 0:
+		iq.ids = ids
+	case snapID != "":
+		iq.ids = []string{} // an image holds its own snapshots: the snapshot names the one candidate
+		if sn := r.snapshots[snapID]; sn != nil && sn.ImageID != "" {
+			iq.ids = []string{sn.ImageID}
 		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	lo, hi := pg.window(len(match))
-	resp := describeImagesResponse{RequestId: q.reqID, RegionId: r.id, TotalCount: len(match), PageNumber: pg.number, PageSize: pg.size}
+	}
+	if usage != "" {
+		// Usage depends on the instances, not on the image: filtered per call, never cached.
+		iq.match = func(im *image) bool { return match(im) && r.imageUsage(im.ID) == usage }
+	} else {
+		iq.match = match
+		iq.cacheKey = filterKey(strings.Join(statuses, ","), alias, name, strings.ToLower(osType), arch, tagFilterKey(tagF))
+	}
+	total, pageItems := r.imgIdx.run(iq, pg.offset, pg.size)
+	pg.window(total)
+	resp := describeImagesResponse{RequestId: q.reqID, RegionId: r.id, TotalCount: total, PageNumber: pg.number, PageSize: pg.size}
 	resp.Images.Image = []imageJSON{}
-	for _, im := range match[lo:hi] {
+	for _, im := range pageItems {
 		resp.Images.Image = append(resp.Images.Image, s.imageJSON(r, im, now))
 	}
 	return resp, nil
@@ -455,39 +441,38 @@ func (s *Service) copyImage(q *request) (any, *apiError) {
 		return nil, errf(403, "IncorrectDestinationRegion", "The destination region %q is the same as the source region.", dest)
 	}
 
-	s.mu.Lock()
 	src := s.regions[q.region]
 	dst := s.regions[dest]
 	if dst == nil {
-		s.mu.Unlock()
 		return nil, errf(400, "DestinationRegion.NotFound", "The specified DestinationRegionId %q does not exist.", dest)
 	}
+	unlock := lockPair(src, dst)
 	im := src.images[srcID]
 	if im == nil || im.OwnerAlias != "self" {
-		s.mu.Unlock()
+		unlock()
 		return nil, errf(404, "InvalidImageId.NotFound", "The specified ImageId %q does not exist in %s.", srcID, q.region)
 	}
 	if im.Status != "Available" {
-		s.mu.Unlock()
+		unlock()
 		return nil, errf(400, "IncorrectImageStatus", "The image not available (image %s is %s).", srcID, im.Status)
 	}
 	if name != "" && dst.nameTaken(name) {
-		s.mu.Unlock()
+		unlock()
 		return nil, errf(400, "InvalidImageName.Duplicated", "The specified image name %q is already in use in the target region %s.", name, dest)
 	}
 	if !s.seed.AllowConcurrentCopies && dst.copyInProgress(src.id, im.ID) {
-		s.mu.Unlock()
+		unlock()
 		return nil, errf(400, "OperationDenied.ImageCopyConflict", "The image %s is already being copied to %s.", srcID, dest)
 	}
 	if dst.customImageCount() >= dst.quota {
-		s.mu.Unlock()
+		unlock()
 		return nil, errf(403, "QuotaExceed.Image", "The number of images exceeds the limit (%d) in %s.", dst.quota, dest)
 	}
 	now := s.env.Clock.Now()
 	cp := &image{Image: Image{ID: newImageID(), RegionID: dest, Name: name, Description: desc, Status: "Waiting",
 		OwnerAlias: "self", SizeGiB: im.SizeGiB, CreationTime: now, SourceInstanceID: im.SourceInstanceID,
 		IsCopied: true, CopySourceRegion: src.id, CopySourceImageID: im.ID, Encrypted: encrypted || im.Encrypted,
-		KMSKeyID: kms, OSType: im.OSType, Architecture: im.Architecture, Platform: im.Platform, Tags: tags}}
+		KMSKeyID: kms, OSType: im.OSType, Architecture: im.Architecture, Platform: im.Platform, Tags: s.internTags(tags)}}
 	if cp.Description == "" {
 		cp.Description = im.Description
 	}
@@ -499,12 +484,12 @@ func (s *Service) copyImage(q *request) (any, *apiError) {
 		if o := src.snapshots[d.SnapshotID]; o != nil {
 			sn.SourceDiskID = o.SourceDiskID
 		}
-		dst.snapshots[sn.ID] = sn
+		dst.addSnapshot(sn)
 		cp.Disks = append(cp.Disks, ImageDisk{SnapshotID: sn.ID, Device: d.Device, Type: d.Type, SizeGiB: d.SizeGiB})
 		total += d.SizeGiB
 	}
 	cp.copyDur = time.Duration(s.seed.Timing.CopyBase) + time.Duration(total)*time.Duration(s.seed.Timing.CopyPerGiB)
-	dst.images[cp.ID] = cp
+	dst.addImage(cp)
 	var ev core.Event
 	if dst.activeCopies < s.seed.CopyConcurrency {
 		ev = s.startCopyLocked(dst, cp)
@@ -512,7 +497,7 @@ func (s *Service) copyImage(q *request) (any, *apiError) {
 		dst.waiting = append(dst.waiting, cp.ID)
 		ev = s.imageEvent(dest, cp.ID, "Waiting")
 	}
-	s.mu.Unlock()
+	unlock()
 	s.publishAll([]core.Event{ev})
 	return imageIDResponse{RequestId: q.reqID, ImageId: cp.ID}, nil
 }
@@ -521,7 +506,7 @@ func (s *Service) copyImage(q *request) (any, *apiError) {
 func (s *Service) startCopyLocked(dst *region, cp *image) core.Event {
 	now := s.env.Clock.Now()
 	dst.activeCopies++
-	cp.Status, cp.start, cp.end = "Creating", now, now.Add(cp.copyDur)
+	dst.updateImage(cp, func() { cp.Status, cp.start, cp.end = "Creating", now, now.Add(cp.copyDur) })
 	regionID, id := dst.id, cp.ID
 	cp.timer = s.env.Clock.AfterFunc(cp.end, func() { s.finishCopy(regionID, id) })
 	return s.imageEvent(dst.id, cp.ID, "Creating")
@@ -542,11 +527,11 @@ func (s *Service) releaseSlotLocked(dst *region) []core.Event {
 }
 
 func (s *Service) finishCopy(regionID, id string) {
-	s.mu.Lock()
 	dst := s.regions[regionID]
+	dst.mu.Lock()
 	cp := dst.images[id]
 	if cp == nil || cp.Status != "Creating" {
-		s.mu.Unlock()
+		dst.mu.Unlock()
 		return
 	}
 	state, snapState := "Available", "accomplished"
@@ -554,17 +539,19 @@ func (s *Service) finishCopy(regionID, id string) {
 		dst.failCopies--
 		state, snapState = "CreateFailed", "failed"
 	}
-	cp.Status, cp.timer = state, nil
+	dst.updateImage(cp, func() { cp.Status, cp.timer = state, nil })
 	for _, d := range cp.Disks {
 		if sn := dst.snapshots[d.SnapshotID]; sn != nil {
-			sn.Status = snapState
-			if state == "Available" {
-				sn.Progress = 100
-			}
+			dst.updateSnapshot(sn, func() {
+				sn.Status = snapState
+				if state == "Available" {
+					sn.Progress = 100
+				}
+			})
 		}
 	}
 	evs := append([]core.Event{s.imageEvent(regionID, id, state)}, s.releaseSlotLocked(dst)...)
-	s.mu.Unlock()
+	dst.mu.Unlock()
 	s.publishAll(evs)
 }
 
@@ -577,14 +564,16 @@ func (s *Service) removeCopyLocked(r *region, im *image) []core.Event {
 	var evs []core.Event
 	switch im.Status {
 	case "Creating":
-		delete(r.images, im.ID)
+		r.removeImage(im)
 		evs = s.releaseSlotLocked(r)
 	case "Waiting":
-		delete(r.images, im.ID)
+		r.removeImage(im)
 		r.waiting = slices.DeleteFunc(r.waiting, func(id string) bool { return id == im.ID })
 	}
 	for _, d := range im.Disks {
-		delete(r.snapshots, d.SnapshotID)
+		if sn := r.snapshots[d.SnapshotID]; sn != nil {
+			r.removeSnapshot(sn)
+		}
 	}
 	return append([]core.Event{s.imageEvent(r.id, im.ID, "Deleted")}, evs...)
 }
@@ -596,25 +585,25 @@ func (s *Service) cancelCopyImage(q *request) (any, *apiError) {
 	if id == "" {
 		return nil, missing("ImageId")
 	}
-	s.mu.Lock()
 	r := s.regions[q.region]
+	r.mu.Lock()
 	im := r.images[id]
 	switch {
 	case im == nil || im.OwnerAlias != "self":
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(404, "InvalidImageId.NotFound", "The specified ImageId %q does not exist in %s.", id, q.region)
 	case !im.IsCopied:
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(400, "ImageCreatedNotFromCopy", "The image %q was not created by CopyImage.", id)
 	case im.Status == "Available":
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(400, "IncorrectImageStatus", "The image is copied finished.")
 	case im.Status != "Creating" && im.Status != "Waiting":
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(400, "IncorrectImageStatus", "The image is not coping (status %s).", im.Status)
 	}
 	evs := s.removeCopyLocked(r, im)
-	s.mu.Unlock()
+	r.mu.Unlock()
 	s.publishAll(evs)
 	return emptyResponse{RequestId: q.reqID}, nil
 }
@@ -632,11 +621,11 @@ func (s *Service) deleteImage(q *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
 	r := s.regions[q.region]
+	r.mu.Lock()
 	im := r.images[id]
 	if im == nil || im.OwnerAlias != "self" {
-		s.mu.Unlock()
+		r.mu.Unlock()
 		if s.seed.IgnoreUnknownImageOnDelete && im == nil {
 			return emptyResponse{RequestId: q.reqID}, nil
 		}
@@ -644,24 +633,38 @@ func (s *Service) deleteImage(q *request) (any, *apiError) {
 	}
 	switch {
 	case im.IsCopied && (im.Status == "Creating" || im.Status == "Waiting"):
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(403, "OperationDenied.ImageCopying", "The image %q is being copied; cancel the copy with CancelCopyImage.", id)
 	case im.Status == "Creating":
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(403, "ImageIsCreating", "The image %q is being created.", id)
 	case !force && r.imageUsage(id) == "instance":
-		s.mu.Unlock()
+		r.mu.Unlock()
 		return nil, errf(403, "ImageUsingByInstance", "The specified image %q has been used to create instances; set Force=true to delete it.", id)
 	}
-	delete(r.images, id)
+	r.removeImage(im)
 	for _, d := range im.Disks {
 		// Snapshots outlive the image; they become ordinary snapshots the owner pays for.
 		if sn := r.snapshots[d.SnapshotID]; sn != nil {
-			sn.Usage, sn.ImageID = "none", ""
+			r.updateSnapshot(sn, func() { sn.Usage, sn.ImageID = "none", "" })
 		}
 	}
 	ev := s.imageEvent(r.id, id, "Deleted")
-	s.mu.Unlock()
+	r.mu.Unlock()
 	s.publishAll([]core.Event{ev})
 	return emptyResponse{RequestId: q.reqID}, nil
+}
+
+// lockPair locks two distinct regions in id order (no deadlock between opposite copies)
+// and returns the unlock.
+func lockPair(a, b *region) func() {
+	if b.id < a.id {
+		a, b = b, a
+	}
+	a.mu.Lock()
+	b.mu.Lock()
+	return func() {
+		b.mu.Unlock()
+		a.mu.Unlock()
+	}
 }

@@ -54,7 +54,7 @@ func (r *region) launchTemplates() map[string]*launchTemplate {
 	return r.templates
 }
 
-// findTemplate resolves LaunchTemplateId, else LaunchTemplateName. Callers hold s.mu.
+// findTemplate resolves LaunchTemplateId, else LaunchTemplateName. Callers hold r.mu.
 func (r *region) findTemplate(q *request) (*launchTemplate, *apiError) {
 	id, name := q.get("LaunchTemplateId"), q.get("LaunchTemplateName")
 	if id == "" && name == "" {
@@ -96,9 +96,9 @@ func (s *Service) createLaunchTemplate(q *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, lt := range r.launchTemplates() {
 		if lt.Name == name {
 			return nil, errf(400, "InvalidLaunchTemplateName.Duplicated", "The launch template name %q is already used in %s.", name, r.id)
@@ -112,9 +112,10 @@ func (s *Service) createLaunchTemplate(q *request) (any, *apiError) {
 }
 
 func (s *Service) createLaunchTemplateVersion(q *request) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lt, aerr := s.regions[q.region].findTemplate(q)
+	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lt, aerr := r.findTemplate(q)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -166,10 +167,11 @@ func (s *Service) describeLaunchTemplates(q *request) (any, *apiError) {
 		return nil, aerr
 	}
 	ids, names := repeated(q, "LaunchTemplateId"), repeated(q, "LaunchTemplateName")
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var match []*launchTemplate
-	for _, lt := range s.regions[q.region].launchTemplates() {
+	for _, lt := range r.launchTemplates() {
 		if len(ids) > 0 && !slices.Contains(ids, lt.ID) || len(names) > 0 && !slices.Contains(names, lt.Name) {
 			continue
 		}
@@ -258,9 +260,10 @@ func (s *Service) describeLaunchTemplateVersions(q *request) (any, *apiError) {
 		return nil, aerr
 	}
 	wantVersions := repeated(q, "LaunchTemplateVersion")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lt, aerr := s.regions[q.region].findTemplate(q)
+	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lt, aerr := r.findTemplate(q)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -296,9 +299,9 @@ type deleteLaunchTemplateResponse struct {
 }
 
 func (s *Service) deleteLaunchTemplate(q *request) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	lt, aerr := r.findTemplate(q)
 	if aerr != nil {
 		return nil, aerr
@@ -314,12 +317,12 @@ func (s *Service) deleteLaunchTemplate(q *request) (any, *apiError) {
 
 // LaunchTemplates returns every launch template of region, sorted by id.
 func (s *Service) LaunchTemplates(regionID string) []LaunchTemplate {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := make([]LaunchTemplate, 0, len(r.templates))
 	for _, lt := range r.templates {
 		c := lt.LaunchTemplate
@@ -334,15 +337,16 @@ func (s *Service) LaunchTemplates(regionID string) []LaunchTemplate {
 // HasImage reports whether region has a custom or seeded image id in any status; other
 // services of the local cloud (ESS) use it to check the images they are given.
 func (s *Service) HasImage(regionID, imageID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
-	return r != nil && r.images[imageID] != nil
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.images[imageID] != nil
 }
 
 // HasRegion reports whether regionID is one of the seeded regions.
 func (s *Service) HasRegion(regionID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	return s.regions[regionID] != nil
 }

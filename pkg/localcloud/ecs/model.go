@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"maps"
+	"sync"
 	"time"
 )
 
@@ -110,7 +111,11 @@ type snapshot struct{ Snapshot }
 
 type instance struct{ Instance }
 
+// region is one region's state. Its mutex guards every field but id and localName
+// (fixed at New), so regions serve calls in parallel; a call touching two regions
+// (CopyImage) takes both locks in id order (lockPair).
 type region struct {
+	mu            sync.Mutex
 	id, localName string
 	quota         int
 	images        map[string]*image
@@ -122,6 +127,16 @@ type region struct {
 	compute       *computeState              // networks, capacity, Cloud Assistant (compute_seed.go)
 	templates     map[string]*launchTemplate // launch templates by id (launchtemplates.go)
 	failCopies    int                        // the next failCopies copies into this region end CreateFailed
+
+	// Indexes (index.go, region_index.go): kept exact by addImage/updateImage/removeImage
+	// and their snapshot and instance twins, the only writers of the indexed fields.
+	imgIdx       *table[image]
+	snapIdx      *table[snapshot]
+	instIdx      *table[instance]
+	customImages int             // images with OwnerAlias self (the quota counts them)
+	selfNames    map[string]int  // names of self images
+	copying      map[copySrc]int // copies Waiting or Creating, by source
+	imageUsers   map[string]int  // image id -> instances launched from it (Usage)
 }
 
 func (im *image) snapshotCopy(now time.Time) Image {

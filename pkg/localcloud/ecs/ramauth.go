@@ -16,9 +16,13 @@ func (s *Service) authorize(q *request) *apiError {
 		return nil
 	}
 	req := core.AuthzRequest{Cred: q.cred, Action: "ecs:" + q.action, Context: requestTags(q)}
-	s.mu.Lock()
-	req.Resources = s.ramResources(q)
-	s.mu.Unlock()
+	if r := s.regions[q.region]; r != nil {
+		r.mu.Lock()
+		req.Resources = s.ramResources(q)
+		r.mu.Unlock()
+	} else {
+		req.Resources = s.ramResources(q)
+	}
 	if d := s.env.Authorize(req); d != nil {
 		return errf(403, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM. %s", d.Error())
 	}
@@ -39,7 +43,7 @@ func requestTags(q *request) map[string][]string {
 
 // ramResources names what an action touches, as RAM's ECS resource ARNs:
 // acs:ecs:{region}:{account}:{image|snapshot|instance}/{id}. List and create calls act on
-// the type's wildcard. Caller holds s.mu.
+// the type's wildcard. Caller holds the region's lock.
 func (s *Service) ramResources(q *request) []core.AuthzResource {
 	arn := func(kind, id string) string { return fmt.Sprintf("acs:ecs:%s:%s:%s/%s", q.region, q.account, kind, id) }
 	r := s.regions[q.region]

@@ -18,8 +18,6 @@ type regionJSON struct {
 }
 
 func (s *Service) describeRegions(q *request) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var resp struct {
 		RequestId string `json:"RequestId"`
 		Regions   struct {
@@ -87,11 +85,12 @@ func (s *Service) describeInstances(q *request) (any, *apiError) {
 	if status != "" && !instanceStatuses[status] {
 		return nil, errf(400, "InvalidStatus.ValueNotSupported", "The specified Status %q is not supported.", status)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
-	var match []*instance
-	for _, in := range r.instances {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	iq := query[instance]{ids: ids, lookup: func(id string) *instance { return r.instances[id] }, eq: tagEq(tagF),
+		cacheKey: filterKey(status, name, zone, imageID, tagFilterKey(tagF))}
+	iq.match = func(in *instance) bool {
 		switch {
 		case ids != nil && !slices.Contains(ids, in.ID),
 			status != "" && in.Status != status,
@@ -99,15 +98,15 @@ func (s *Service) describeInstances(q *request) (any, *apiError) {
 			zone != "" && in.ZoneID != zone,
 			imageID != "" && in.ImageID != imageID,
 			!matchTags(in.Tags, tagF):
-			continue
+			return false
 		}
-		match = append(match, in)
+		return true
 	}
-	slices.SortFunc(match, func(a, b *instance) int { return strings.Compare(a.ID, b.ID) })
-	lo, hi := pg.window(len(match))
-	resp := describeInstancesResponse{RequestId: q.reqID, TotalCount: len(match), PageNumber: pg.number, PageSize: pg.size}
+	total, items := r.instIdx.run(iq, pg.offset, pg.size)
+	pg.window(total)
+	resp := describeInstancesResponse{RequestId: q.reqID, TotalCount: total, PageNumber: pg.number, PageSize: pg.size}
 	resp.Instances.Instance = []instanceJSON{}
-	for _, in := range match[lo:hi] {
+	for _, in := range items {
 		ij := instanceJSON{InstanceId: in.ID, InstanceName: in.Name, Status: in.Status, ImageId: in.ImageID,
 			RegionId: in.RegionID, ZoneId: in.ZoneID, InstanceType: in.InstanceType, OSType: in.OSType,
 			CreationTime: apiTime(in.CreationTime), Tags: tagList(in.Tags), instanceNetJSON: netJSON(&in.Instance)}
@@ -187,9 +186,9 @@ func (s *Service) describeSnapshots(q *request) (any, *apiError) {
 		return nil, errf(400, "InvalidUsage.ValueNotSupported", "The specified Usage %q is not supported (image, disk, image_disk, none).", usage)
 	}
 	instID, diskID, name := q.get("InstanceId"), q.get("DiskId"), q.get("SnapshotName")
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var instDisks []string
 	if instID != "" {
 		if in := r.instances[instID]; in != nil {
@@ -198,32 +197,35 @@ func (s *Service) describeSnapshots(q *request) (any, *apiError) {
 			}
 		}
 	}
-	now := s.env.Clock.Now()
-	var match []Snapshot
-	for _, sn := range r.snapshots {
-		v := r.snapshotView(sn, now)
+	// Only stored fields are filtered (progress, derived from the clock, is not), so a
+	// view stays exact; InstanceId filters name a few disks and are not cached.
+	sq := query[snapshot]{ids: ids, lookup: func(id string) *snapshot { return r.snapshots[id] }, eq: tagEq(tagF)}
+	sq.match = func(sn *snapshot) bool {
 		switch {
-		case ids != nil && !slices.Contains(ids, v.ID),
-			status != "" && status != "all" && v.Status != status,
-			usage != "" && v.Usage != usage,
-			instID != "" && !slices.Contains(instDisks, v.SourceDiskID),
-			diskID != "" && v.SourceDiskID != diskID,
-			name != "" && v.Name != name,
-			!matchTags(v.Tags, tagF):
-			continue
+		case ids != nil && !slices.Contains(ids, sn.ID),
+			status != "" && status != "all" && sn.Status != status,
+			usage != "" && sn.Usage != usage,
+			instID != "" && !slices.Contains(instDisks, sn.SourceDiskID),
+			diskID != "" && sn.SourceDiskID != diskID,
+			name != "" && sn.Name != name,
+			!matchTags(sn.Tags, tagF):
+			return false
 		}
-		match = append(match, v)
+		return true
 	}
-	slices.SortFunc(match, func(a, b Snapshot) int {
-		if c := b.CreationTime.Compare(a.CreationTime); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	lo, hi := pg.window(len(match))
-	resp := describeSnapshotsResponse{RequestId: q.reqID, TotalCount: len(match), PageNumber: pg.number, PageSize: pg.size}
+	if instID == "" {
+		sq.cacheKey = filterKey(status, usage, diskID, name, tagFilterKey(tagF))
+	}
+	now := s.env.Clock.Now()
+	total, items := r.snapIdx.run(sq, pg.offset, pg.size)
+	pg.window(total)
+	match := make([]Snapshot, 0, len(items))
+	for _, sn := range items {
+		match = append(match, r.snapshotView(sn, now))
+	}
+	resp := describeSnapshotsResponse{RequestId: q.reqID, TotalCount: total, PageNumber: pg.number, PageSize: pg.size}
 	resp.Snapshots.Snapshot = []snapshotJSON{}
-	for _, v := range match[lo:hi] {
+	for _, v := range match {
 		typ := "user"
 		if v.SourceSnapshotID != "" {
 			typ = "copied"
@@ -249,9 +251,9 @@ func (s *Service) deleteSnapshot(q *request) (any, *apiError) {
 	if _, aerr := q.boolParam("Force"); aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	sn := r.snapshots[id]
 	if sn == nil {
 		return emptyResponse{RequestId: q.reqID}, nil // an unknown snapshot is ignored, as documented
@@ -260,7 +262,7 @@ func (s *Service) deleteSnapshot(q *request) (any, *apiError) {
 		// Force does not override this: the image must go first.
 		return nil, errf(403, "SnapshotCreatedImage", "The snapshot %q has been used to create image %s; delete the image first.", id, sn.ImageID)
 	}
-	delete(r.snapshots, id)
+	r.removeSnapshot(sn)
 	return emptyResponse{RequestId: q.reqID}, nil
 }
 
@@ -348,16 +350,16 @@ func (s *Service) tagResources(q *request) (any, *apiError) {
 	if len(tags) == 0 {
 		return nil, missing("Tag.N")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, id := range ids { // all or nothing
 		if r.tagsOfLocked(typ, id) == nil {
 			return nil, errf(404, "InvalidResourceId.NotFound", "The specified %s %q does not exist in %s.", typ, id, r.id)
 		}
 	}
 	for _, id := range ids {
-		maps.Copy(r.tagsOfLocked(typ, id), tags)
+		r.setTagsLocked(typ, id, func(m map[string]string) { maps.Copy(m, tags) })
 	}
 	return emptyResponse{RequestId: q.reqID}, nil
 }
@@ -382,25 +384,26 @@ func (s *Service) untagResources(q *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, id := range ids {
 		if r.tagsOfLocked(typ, id) == nil {
 			return nil, errf(404, "InvalidResourceId.NotFound", "The specified %s %q does not exist in %s.", typ, id, r.id)
 		}
 	}
 	for _, id := range ids {
-		m := r.tagsOfLocked(typ, id)
-		if len(kidx) == 0 {
-			if all { // All applies only when no TagKey.N is given
-				clear(m)
+		r.setTagsLocked(typ, id, func(m map[string]string) {
+			if len(kidx) == 0 {
+				if all { // All applies only when no TagKey.N is given
+					clear(m)
+				}
+				return
 			}
-			continue
-		}
-		for _, f := range kidx {
-			delete(m, f[""])
-		}
+			for _, f := range kidx {
+				delete(m, f[""])
+			}
+		})
 	}
 	return emptyResponse{RequestId: q.reqID}, nil
 }
@@ -464,9 +467,9 @@ func (s *Service) listTagResources(q *request) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[q.region]
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var rows []tagResourceJSON
 	for _, id := range r.idsOfLocked(typ) {
 		m := r.tagsOfLocked(typ, id)

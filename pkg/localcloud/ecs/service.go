@@ -53,7 +53,12 @@ type Service struct {
 	seed    Seed
 	account string
 
-	mu      sync.Mutex
+	cmdMu sync.Mutex // guards seed.Compute.Commands (SetCommandRules)
+
+	internMu sync.Mutex
+	strs     map[string]string // interned tag strings (internTags)
+
+	// regions is fixed at New (read without a lock); each region has its own mutex.
 	regions map[string]*region
 	order   []string // region ids in seed order (DescribeRegions)
 }
@@ -77,12 +82,11 @@ func New(env *core.Env, seed Seed) (*Service, error) {
 		if v, ok := seed.RegionImageQuota[r.ID]; ok {
 			q = v
 		}
-		s.regions[r.ID] = &region{id: r.ID, localName: r.LocalName, quota: q, images: map[string]*image{},
-			snapshots: map[string]*snapshot{}, instances: map[string]*instance{}, tokens: map[string]string{}}
+		s.regions[r.ID] = newRegion(r.ID, r.LocalName, q)
 		s.order = append(s.order, r.ID)
 	}
 	for _, in := range seed.Instances {
-		s.regions[in.Region].instances[in.ID] = newInstance(in, now)
+		s.regions[in.Region].addInstance(newInstance(in, now))
 	}
 	for _, im := range seed.Images {
 		s.addSeedImage(im, now)
@@ -141,7 +145,7 @@ func (s *Service) addSeedImage(im ImageSeed, now time.Time) {
 	r := s.regions[im.Region]
 	img := &image{Image: Image{ID: im.ID, RegionID: im.Region, Name: im.Name, Status: im.Status, OwnerAlias: im.OwnerAlias,
 		SizeGiB: im.SizeGiB, CreationTime: im.CreationTime, SourceInstanceID: im.SourceInstanceID, OSType: im.OSType,
-		Architecture: "x86_64", Platform: "Aliyun", Tags: maps.Clone(im.Tags)}}
+		Architecture: "x86_64", Platform: "Aliyun", Tags: s.internTags(im.Tags)}}
 	if img.Status == "" {
 		img.Status = "Available"
 	}
@@ -165,10 +169,10 @@ func (s *Service) addSeedImage(im ImageSeed, now time.Time) {
 		sn := &snapshot{Snapshot{ID: newSnapshotID(), RegionID: im.Region, Status: "accomplished", Progress: 100,
 			SourceDiskType: "system", SourceDiskSizeGiB: img.SizeGiB, Category: "standard", Usage: "image",
 			ImageID: img.ID, CreationTime: img.CreationTime, Tags: map[string]string{}}}
-		r.snapshots[sn.ID] = sn
+		r.addSnapshot(sn)
 		img.Disks = []ImageDisk{{SnapshotID: sn.ID, Device: "/dev/xvda", Type: "system", SizeGiB: img.SizeGiB}}
 	}
-	r.images[img.ID] = img
+	r.addImage(img)
 }
 
 func newImageID() string    { return "m-" + core.RandomHex(10) }
@@ -347,10 +351,7 @@ func (s *Service) serve(r *http.Request, reqID string) (any, *apiError) {
 		if q.region == "" {
 			return nil, missing("RegionId")
 		}
-		s.mu.Lock()
-		_, known := s.regions[q.region]
-		s.mu.Unlock()
-		if !known {
+		if s.regions[q.region] == nil {
 			return nil, errf(404, "InvalidRegionId.NotFound", "The specified RegionId %q does not exist.", q.region)
 		}
 	}
@@ -394,12 +395,12 @@ func (s *Service) imageEvent(regionID, imageID, state string) core.Event {
 // Images returns every image of region in every status (DescribeImages hides all but
 // Available by default), sorted by id.
 func (s *Service) Images(regionID string) []Image {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	now := s.env.Clock.Now()
 	out := make([]Image, 0, len(r.images))
 	for _, im := range r.images {
@@ -411,12 +412,12 @@ func (s *Service) Images(regionID string) []Image {
 
 // Snapshots returns every snapshot of region, sorted by id.
 func (s *Service) Snapshots(regionID string) []Snapshot {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	now := s.env.Clock.Now()
 	out := make([]Snapshot, 0, len(r.snapshots))
 	for _, sn := range r.snapshots {
@@ -439,12 +440,12 @@ func (r *region) snapshotView(sn *snapshot, now time.Time) Snapshot {
 
 // Instances returns every instance of region, sorted by id.
 func (s *Service) Instances(regionID string) []Instance {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	out := make([]Instance, 0, len(r.instances))
 	for _, in := range r.instances {
 		c := in.Instance
@@ -462,17 +463,17 @@ func (s *Service) SetInstanceStatus(regionID, instanceID, status string) error {
 	if !instanceStatuses[status] {
 		return fmt.Errorf("set instance status: unknown status %q", status)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return fmt.Errorf("set instance status: unknown region %q", regionID)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	in := r.instances[instanceID]
 	if in == nil {
 		return fmt.Errorf("set instance status: unknown instance %q in %s", instanceID, regionID)
 	}
-	in.Status = status
+	r.updateInstance(in, func() { in.Status = status })
 	return nil
 }
 
@@ -480,12 +481,12 @@ func (s *Service) SetInstanceStatus(regionID, instanceID, status string) error {
 // Launching from a custom image (in.ImageID) makes that image "in use" for DeleteImage.
 func (s *Service) AddInstance(regionID string, in InstanceSeed) (string, error) {
 	in.Region = regionID
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	r := s.regions[regionID]
 	if r == nil {
 		return "", fmt.Errorf("add instance: unknown region %q", regionID)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	regions := map[string]bool{regionID: true}
 	if errs := validateInstanceSeed("instance", in, regions, false); len(errs) > 0 {
 		return "", fmt.Errorf("add instance: %w", errs[0])
@@ -501,15 +502,15 @@ func (s *Service) AddInstance(regionID string, in InstanceSeed) (string, error) 
 	}
 	inst := newInstance(in, s.env.Clock.Now())
 	r.defaultNetLocked(&inst.Instance)
-	r.instances[in.ID] = inst
+	r.addInstance(inst)
 	return in.ID, nil
 }
 
 // SetImageQuota sets the custom-image quota of region.
 func (s *Service) SetImageQuota(regionID string, n int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if r := s.regions[regionID]; r != nil {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.quota = n
 	}
 }
