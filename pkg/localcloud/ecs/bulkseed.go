@@ -2,6 +2,7 @@ package ecs
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
@@ -117,7 +118,11 @@ func (s *Service) SeedImages(region string, n int, gen func(i int) FleetImage) (
 		ids[i] = sp.ID
 	}
 	snapStatus := map[bool]string{true: "accomplished", false: "failed"}
+	var snapTags map[string]string // shared by every snapshot with equal tags (copy on write)
 	for _, sp := range specs {
+		if snapTags == nil || !maps.Equal(snapTags, sp.SnapshotTags) {
+			snapTags = s.internTags(sp.SnapshotTags)
+		}
 		status := cmpOr(sp.Status, "Available")
 		created := sp.CreationTime
 		if created.IsZero() {
@@ -143,9 +148,9 @@ func (s *Service) SeedImages(region string, n int, gen func(i int) FleetImage) (
 			if d == 0 {
 				typ = "system"
 			}
-			sn := &snapshot{Snapshot{ID: newSnapshotID(), RegionID: region, Status: snapStatus[ok], SourceDiskType: typ,
+			sn := &snapshot{Snapshot: Snapshot{ID: newSnapshotID(), RegionID: region, Status: snapStatus[ok], SourceDiskType: typ,
 				SourceDiskSizeGiB: size, Category: "standard", Usage: "image", ImageID: im.ID, CreationTime: created,
-				Tags: s.internTags(sp.SnapshotTags)}}
+				Tags: snapTags}, sharedTags: true}
 			if ok {
 				sn.Progress = 100
 			}

@@ -224,7 +224,7 @@ func (s *Service) createImage(q *request) (any, *apiError) {
 		im.OSType = inst.OSType
 	}
 	for _, d := range srcDisks {
-		sn := &snapshot{Snapshot{ID: newSnapshotID(), RegionID: r.id, Status: "progressing", SourceDiskID: d.ID,
+		sn := &snapshot{Snapshot: Snapshot{ID: newSnapshotID(), RegionID: r.id, Status: "progressing", SourceDiskID: d.ID,
 			SourceDiskType: d.Type, SourceDiskSizeGiB: d.SizeGiB, Category: "standard", Usage: "image", ImageID: im.ID,
 			CreationTime: now, Tags: map[string]string{}}}
 		r.addSnapshot(sn)
@@ -478,7 +478,7 @@ func (s *Service) copyImage(q *request) (any, *apiError) {
 	}
 	total := 0
 	for _, d := range im.Disks {
-		sn := &snapshot{Snapshot{ID: newSnapshotID(), RegionID: dest, Status: "progressing", SourceDiskType: d.Type,
+		sn := &snapshot{Snapshot: Snapshot{ID: newSnapshotID(), RegionID: dest, Status: "progressing", SourceDiskType: d.Type,
 			SourceDiskSizeGiB: d.SizeGiB, Category: "standard", Usage: "image", ImageID: cp.ID, CreationTime: now,
 			Encrypted: cp.Encrypted, KMSKeyID: kms, SourceRegionID: src.id, SourceSnapshotID: d.SnapshotID, Tags: map[string]string{}}}
 		if o := src.snapshots[d.SnapshotID]; o != nil {

@@ -252,7 +252,7 @@ func idxFixture(t *testing.T, rng *rand.Rand) *Service {
 		created := t0.Add(-time.Duration(rng.IntN(50)) * time.Hour)
 		im := &image{Image: Image{ID: fmt.Sprintf("m-idx%05d", i), RegionID: r.id, Status: idxStatuses[rng.IntN(len(idxStatuses))],
 			OwnerAlias: "self", CreationTime: created, Tags: randTags(rng), Name: fmt.Sprintf("img-%d", i)}}
-		sn := &snapshot{Snapshot{ID: fmt.Sprintf("s-idx%05d", i), RegionID: r.id, Status: "accomplished", Usage: "image",
+		sn := &snapshot{Snapshot: Snapshot{ID: fmt.Sprintf("s-idx%05d", i), RegionID: r.id, Status: "accomplished", Usage: "image",
 			ImageID: im.ID, CreationTime: created, Tags: randTags(rng)}}
 		im.Disks = []ImageDisk{{SnapshotID: sn.ID, Type: "system"}}
 		r.addSnapshot(sn)

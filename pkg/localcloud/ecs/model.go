@@ -107,7 +107,12 @@ type image struct {
 
 type timerStopper interface{ Stop() bool }
 
-type snapshot struct{ Snapshot }
+type snapshot struct {
+	Snapshot
+	// sharedTags: Tags is shared with other snapshots (bulk seeding) and is cloned
+	// before its first change (setTagsLocked, the only writer of tags).
+	sharedTags bool
+}
 
 type instance struct{ Instance }
 

@@ -1,5 +1,7 @@
 package ecs
 
+import "maps"
+
 // The region's writers of indexed state: every image, snapshot and instance enters,
 // changes (status, tags, usage) and leaves through these, under r.mu.
 
@@ -139,7 +141,12 @@ func (r *region) setTagsLocked(typ, id string, mutate func(map[string]string)) {
 		}
 	case "snapshot":
 		if sn := r.snapshots[id]; sn != nil {
-			r.updateSnapshot(sn, func() { mutate(sn.Tags) })
+			r.updateSnapshot(sn, func() {
+				if sn.sharedTags {
+					sn.Tags, sn.sharedTags = maps.Clone(sn.Tags), false
+				}
+				mutate(sn.Tags)
+			})
 		}
 	}
 }

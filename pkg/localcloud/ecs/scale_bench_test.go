@@ -3,6 +3,7 @@ package ecs_test
 import (
 	"fmt"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -114,10 +115,10 @@ func BenchmarkScaleListAllImages(b *testing.B) {
 // BenchmarkScaleListTwoRegions lists 100,000 images in each of two regions at once.
 func BenchmarkScaleListTwoRegions(b *testing.B) {
 	_, addr := scaleServer(b, scaleSeed(scaleImages, "cn-shanghai", "cn-beijing"))
-	client := benchClient(b, addr)
 	for b.Loop() {
 		var wg sync.WaitGroup
 		for _, region := range []string{"cn-shanghai", "cn-beijing"} {
+			client := benchClient(b, addr) // the SDK client is not safe for concurrent use
 			wg.Go(func() {
 				if n := listAll(b, client, region); n != scaleImages {
 					b.Errorf("listed %d images in %s, want %d", n, region, scaleImages)
@@ -132,4 +133,51 @@ func httptestServer(b *testing.B, svc *ecs.Service) string {
 	srv := httptest.NewServer(svc)
 	b.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// fleetCopy is a DR copy as the product leaves it: 8 tags, a system and a data disk.
+func fleetCopy(i int) ecs.FleetImage {
+	inst, day := fmt.Sprintf("i-fleet%06d", i%20000), i/20000
+	slot := benchT0.AddDate(0, 0, -day).Format("20060102")
+	return ecs.FleetImage{Name: fmt.Sprintf("dr-%s-%s-%d", inst, slot, i), SourceInstanceID: inst,
+		CreationTime: benchT0.AddDate(0, 0, -day).Add(time.Duration(i%20000) * time.Millisecond), DataGiB: []int{100},
+		CopySourceRegion: "cn-hangzhou", CopySourceImageID: fmt.Sprintf("m-src%07d", i),
+		Tags: map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: benchPolicy,
+			policy.TagSourceInstance: inst, policy.TagSlot: slot, policy.TagRole: policy.RoleCopy,
+			policy.TagSourceRegion: "cn-hangzhou", policy.TagSourceImage: fmt.Sprintf("m-src%07d", i), "owner": "platform-team"},
+		SnapshotTags: map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: benchPolicy},
+	}
+}
+
+// BenchmarkScaleSeedImages bulk-seeds 100,000 copies (200,000 snapshots) into a region
+// and reports the time and the heap each image costs with its snapshots and indexes.
+func BenchmarkScaleSeedImages(b *testing.B) {
+	var perImage float64
+	for b.Loop() {
+		b.StopTimer()
+		env := core.NewEnv(core.NewManualClock(benchT0), nil)
+		seed := ecs.DefaultSeed()
+		seed.ImageQuota = 1 << 30
+		svc, err := ecs.New(env, seed)
+		if err != nil {
+			b.Fatal(err)
+		}
+		before := heapInUse()
+		b.StartTimer()
+		if _, err := svc.SeedImages("cn-beijing", scaleImages, fleetCopy); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		perImage = float64(heapInUse()-before) / scaleImages
+		runtime.KeepAlive(svc)
+		b.StartTimer()
+	}
+	b.ReportMetric(perImage, "heapB/image")
+}
+
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

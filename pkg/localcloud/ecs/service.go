@@ -166,7 +166,7 @@ func (s *Service) addSeedImage(im ImageSeed, now time.Time) {
 	}
 	if img.OwnerAlias == "self" {
 		// A custom image owns its snapshot, like one made by CreateImage.
-		sn := &snapshot{Snapshot{ID: newSnapshotID(), RegionID: im.Region, Status: "accomplished", Progress: 100,
+		sn := &snapshot{Snapshot: Snapshot{ID: newSnapshotID(), RegionID: im.Region, Status: "accomplished", Progress: 100,
 			SourceDiskType: "system", SourceDiskSizeGiB: img.SizeGiB, Category: "standard", Usage: "image",
 			ImageID: img.ID, CreationTime: img.CreationTime, Tags: map[string]string{}}}
 		r.addSnapshot(sn)
