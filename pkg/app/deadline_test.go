@@ -49,7 +49,7 @@ func (lateClock) Now() time.Time { return time.Now().Add(time.Hour) }
 func TestSoftDeadlineOnAScaledClock(t *testing.T) {
 	t.Parallel()
 	m := simclock.Mapping{Wall: time.Now(), Sim: time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC), Speed: 20}
-	clock := simulatedClock{m: m}
+	clock := newSimulatedClock(m, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	now := clock.Now()

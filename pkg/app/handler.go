@@ -136,6 +136,7 @@ func (h *Handler) handleLogged(ctx context.Context, inv Invocation, payload []by
 	defer sink.Stream(ctx, 0, 0)()
 
 	start := time.Now()
+	refreshClock(h.opts.Clock, log)
 	ctx = withSoftDeadline(ctx, h.opts.Clock)
 	res, err := h.handle(ctx, inv, payload, log)
 	res, err = finishRemaining(ctx, res, err, log)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/obs"
@@ -22,18 +23,57 @@ import (
 //
 // Guard: production must never run on a simulated clock by accident, so the variable is
 // honoured only when DR_ECS_ENDPOINT is a loopback address (the local cloud); otherwise
-// it is ignored with a warning. When it is on, one record says so at cold start.
+// it is ignored with a warning. When it is on, one record says so at cold start. The
+// mapping is re-read from DR_SIMULATED_CLOCK_FILE (when set) at every invocation.
 
-// simulatedClock is a Clock on a simclock.Mapping.
-type simulatedClock struct{ m simclock.Mapping }
+// simulatedClock is a Clock on a simclock.Mapping. With a file (DR_SIMULATED_CLOCK_FILE)
+// the mapping is re-read at the start of every invocation (refresh): the local cloud's
+// clock may have jumped while the instance was idle.
+type simulatedClock struct {
+	m    atomic.Pointer[simclock.Mapping]
+	file string
+}
 
-func (c simulatedClock) Now() time.Time { return c.m.Now() }
-func (c simulatedClock) Sleep(ctx context.Context, d time.Duration) error {
-	return c.m.Sleep(ctx, d)
+func newSimulatedClock(m simclock.Mapping, file string) *simulatedClock {
+	c := &simulatedClock{file: file}
+	c.m.Store(&m)
+	return c
+}
+
+func (c *simulatedClock) mapping() simclock.Mapping { return *c.m.Load() }
+
+func (c *simulatedClock) Now() time.Time { return c.mapping().Now() }
+func (c *simulatedClock) Sleep(ctx context.Context, d time.Duration) error {
+	return c.mapping().Sleep(ctx, d)
 }
 
 // SimAt maps a wall instant (FC's deadline) onto the clock.
-func (c simulatedClock) SimAt(w time.Time) time.Time { return c.m.SimAt(w) }
+func (c *simulatedClock) SimAt(w time.Time) time.Time { return c.mapping().SimAt(w) }
+
+// refresh re-reads the mapping from the file; on an error the previous one stays.
+func (c *simulatedClock) refresh() error {
+	if c.file == "" {
+		return nil
+	}
+	m, err := simclock.ReadFile(c.file)
+	if err != nil {
+		return err
+	}
+	c.m.Store(&m)
+	return nil
+}
+
+// refreshClock brings a simulated clock up to date at the start of an invocation.
+func refreshClock(clock Clock, log *slog.Logger) {
+	c, ok := clock.(*simulatedClock)
+	if !ok {
+		return
+	}
+	if err := c.refresh(); err != nil {
+		log.Warn("simulated clock not re-read; keeping the previous mapping", obs.KeyAction, "clock",
+			obs.KeyResult, "skipped", "error", err.Error())
+	}
+}
 
 // wallMapper is a Clock that does not run at the wall clock's pace: it maps a wall
 // instant (the ctx deadline FC gives) to its own time. Clocks without it are taken to
@@ -68,7 +108,7 @@ func clockFromEnv(getenv func(string) string, stdout io.Writer, fn Function) (Cl
 	log.Info("simulated clock on (local cloud)", obs.KeyAction, "clock", obs.KeyResult, "ok",
 		"speed", m.Speed, "wall_origin", m.Wall.Format(time.RFC3339Nano), "sim_origin", m.Sim.Format(time.RFC3339Nano),
 		"sim_now", m.Now().Format(time.RFC3339Nano))
-	return simulatedClock{m: m}, nil
+	return newSimulatedClock(m, strings.TrimSpace(getenv(simclock.EnvFile))), nil
 }
 
 // loopbackEndpoint reports whether a host[:port] endpoint names this machine.

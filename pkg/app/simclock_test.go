@@ -1,10 +1,13 @@
 package app
 
 import (
+	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/obs"
 	"github.com/ecsdr/ecs-image-dr/pkg/simclock"
 	"github.com/ecsdr/ecs-image-dr/pkg/testutil"
 )
@@ -24,7 +27,7 @@ func TestSimulatedClockFromEnvironment(t *testing.T) {
 		}
 		var out testutil.Buffer
 		h := New(CreateImage, envOf(env), &out)
-		c, ok := h.opts.Clock.(simulatedClock)
+		c, ok := h.opts.Clock.(*simulatedClock)
 		if !ok {
 			t.Fatalf("endpoint %s: clock %T, want the simulated clock", ep, h.opts.Clock)
 		}
@@ -39,7 +42,7 @@ func TestSimulatedClockFromEnvironment(t *testing.T) {
 			t.Errorf("endpoint %s: configuration error %v", ep, h.cfgErr)
 		}
 		// WithOptions without a clock keeps the environment's clock.
-		if _, ok := h.WithOptions(Options{}).opts.Clock.(simulatedClock); !ok {
+		if _, ok := h.WithOptions(Options{}).opts.Clock.(*simulatedClock); !ok {
 			t.Errorf("endpoint %s: WithOptions dropped the simulated clock", ep)
 		}
 	}
@@ -72,5 +75,40 @@ func TestSimulatedClockFromEnvironment(t *testing.T) {
 	h = New(CreateImage, envOf(map[string]string{EnvPolicy: "{}", EnvECSEndpoint: "127.0.0.1:1", simclock.EnvVar: "soon,20"}), &bad)
 	if h.cfgErr == nil || !strings.Contains(h.cfgErr.Error(), simclock.EnvVar) {
 		t.Errorf("malformed: configuration error %v, want one naming %s", h.cfgErr, simclock.EnvVar)
+	}
+}
+
+// The mapping follows the runtime's file at every invocation (a jump of the idle clock);
+// a broken file keeps the previous mapping.
+func TestSimulatedClockFollowsItsFile(t *testing.T) {
+	t.Parallel()
+	sim := time.Date(2026, 3, 1, 1, 0, 0, 0, time.UTC)
+	m := simclock.Mapping{Wall: time.Now(), Sim: sim, Speed: 20}
+	file := t.TempDir() + "/clock"
+	if err := simclock.WriteFile(file, m); err != nil {
+		t.Fatal(err)
+	}
+	var out testutil.Buffer
+	h := New(CreateImage, envOf(map[string]string{EnvPolicy: "{}", EnvECSEndpoint: "127.0.0.1:1",
+		simclock.EnvVar: m.String(), simclock.EnvFile: file}), &out)
+	c := h.opts.Clock.(*simulatedClock)
+	jumped := simclock.Mapping{Wall: m.Wall, Sim: sim.Add(6 * time.Hour), Speed: 20}
+	if err := simclock.WriteFile(file, jumped); err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Now().Sub(sim); d > time.Hour {
+		t.Fatalf("the clock moved before the invocation re-read the file (%v)", d)
+	}
+	log, _, _ := obs.New(&out, slog.LevelInfo, obs.SLSConfig{})
+	refreshClock(c, log)
+	if d := c.Now().Sub(sim); d < 6*time.Hour || d > 7*time.Hour {
+		t.Errorf("after the refresh the clock is origin+%v, want the 6 h jump", d)
+	}
+	if err := os.WriteFile(file, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refreshClock(c, log)
+	if d := c.Now().Sub(sim); d < 6*time.Hour || !strings.Contains(out.String(), "keeping the previous mapping") {
+		t.Errorf("a broken file: clock origin+%v, output %s; want the previous mapping kept and a warning", d, out.String())
 	}
 }

@@ -10,8 +10,14 @@
 //
 //	DR_SIMULATED_CLOCK=<wall origin RFC3339Nano>,<simulated origin RFC3339Nano>,<speed>
 //
-// pkg/app reads it at cold start and honours it only when the ECS endpoint is a loopback
-// address (the local cloud), so a production function can never run on it by accident.
+// A clock that jumps (Advance on the local cloud while no function works) changes the
+// mapping; the runtime keeps the current one in the file named by DR_SIMULATED_CLOCK_FILE,
+// which the function re-reads at the start of every invocation, so a warm instance
+// follows the jump without a cold start.
+//
+// pkg/app reads them at cold start and honours them only when the ECS endpoint is a
+// loopback address (the local cloud), so a production function can never run on them by
+// accident.
 //
 // This package is imported by both sides and depends on nothing of the local cloud.
 package simclock
@@ -21,6 +27,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +36,10 @@ import (
 
 // EnvVar names the environment variable that carries a Mapping to a function process.
 const EnvVar = "DR_SIMULATED_CLOCK"
+
+// EnvFile names the environment variable with the path of the file holding the current
+// Mapping (its String form), rewritten by the runtime whenever the mapping changes.
+const EnvFile = "DR_SIMULATED_CLOCK_FILE"
 
 // MaxSpeed bounds Speed: beyond it a millisecond of scheduling noise is minutes of
 // simulated time, and nothing meaningful can be measured.
@@ -118,4 +130,34 @@ func (m Mapping) Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// ReadFile reads the Mapping kept in path (see EnvFile).
+func ReadFile(path string) (Mapping, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Mapping{}, fmt.Errorf("%s: %w", EnvFile, err)
+	}
+	return Parse(string(b))
+}
+
+// WriteFile replaces the Mapping kept in path at once (a reader sees the old or the new
+// one, never a part).
+func WriteFile(path string, m Mapping) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".clock-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.WriteString(m.String())
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", EnvFile, err)
+	}
+	return nil
 }

@@ -67,3 +67,20 @@ func TestSleepWaitsScaledWallTime(t *testing.T) {
 		t.Error("Sleep on an ended context returned nil")
 	}
 }
+
+func TestFileRoundTrip(t *testing.T) {
+	path := t.TempDir() + "/clock"
+	if _, err := ReadFile(path); err == nil {
+		t.Fatal("ReadFile of a missing file succeeded")
+	}
+	m := Mapping{Wall: time.Now().UTC(), Sim: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Speed: 20}
+	for _, m := range []Mapping{m, {Wall: m.Wall, Sim: m.Sim.Add(time.Hour), Speed: 20}} {
+		if err := WriteFile(path, m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadFile(path)
+		if err != nil || got.String() != m.String() {
+			t.Fatalf("ReadFile = %v, %v; want %v", got, err, m)
+		}
+	}
+}

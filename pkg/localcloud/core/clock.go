@@ -68,8 +68,8 @@ func (c *Clock) nowLocked() time.Time {
 // Mapping reports how a real-time (scaled) clock ties simulated time to the wall clock,
 // for the function processes that must keep the same time (pkg/simclock, passed to them
 // as DR_SIMULATED_CLOCK by the local FC runtime). A manual clock has none (ok false).
-// The mapping changes when Advance, AdvanceTo or Set moves a real-time clock; the FC
-// runtime then replaces its idle instances so they read the new one.
+// The mapping changes when Advance or AdvanceTo moves a real-time clock; the FC runtime
+// hands the new one to its processes at their next invocation (DR_SIMULATED_CLOCK_FILE).
 func (c *Clock) Mapping() (simclock.Mapping, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

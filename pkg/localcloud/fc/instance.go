@@ -33,8 +33,6 @@ type instance struct {
 	// credsExpire is when the ALIBABA_CLOUD_* credentials in the process environment
 	// expire (simulated time); zero when the function has no role.
 	credsExpire time.Time
-	// clock is the DR_SIMULATED_CLOCK value the process started with ("" for none).
-	clock string
 
 	work     chan *pending // handed to the pending GET /next
 	polled   chan struct{} // closed at the first GET /next: the SDK loop is up

@@ -166,6 +166,10 @@ type Runtime struct {
 	busy   int                  // invocations a process is working on (pace)
 	byKey  map[string]*instance // in-flight invocations by their STS access key id (kill.go)
 	pacing chan struct{}        // closed to stop the pacer; nil while idle
+
+	clockMu      sync.Mutex
+	clockFile    string // DR_SIMULATED_CLOCK_FILE of the processes ("" until a scaled clock needs it)
+	clockWritten string // the mapping in clockFile
 }
 
 type function struct {
@@ -336,7 +340,7 @@ func (r *Runtime) normalize(s *FunctionSpec) error {
 			return fmt.Errorf("env %q: key must be letters, digits and '_', not starting with a digit", k)
 		case strings.HasPrefix(k, "FC_"):
 			return fmt.Errorf("env %q: keys starting with FC_ are reserved for the platform", k)
-		case k == simclock.EnvVar:
+		case k == simclock.EnvVar || k == simclock.EnvFile:
 			return fmt.Errorf("env %q: reserved: only the local FC runtime sets it (from its clock)", k)
 		}
 		size += len(k) + len(s.Env[k])
@@ -550,6 +554,9 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 	// deadline (x-fc-function-deadline, its ctx deadline): 1:1 on a manual clock, which
 	// pace moves along with the wall, timeout/speed on a scaled clock; a wall timer at
 	// that instant backs the simulated one up.
+	if _, _, err := r.syncClock(); err != nil {
+		r.env.Log.Warn("fc simulated clock file not updated", "function", fn, "err", err)
+	}
 	handSim, handWall = r.env.Clock.Now(), time.Now()
 	inv.Deadline = handSim.Add(spec.Timeout)
 	deadline := r.env.Clock.WallAt(inv.Deadline)
@@ -652,11 +659,6 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		case !in.credsExpire.IsZero() && r.env.Clock.Now().Add(f.spec.Timeout+time.Minute).After(in.credsExpire):
 			in.stop(r.opts.StopGrace)
 			f.inst = nil
-		case in.clock != r.clockEnv():
-			// The clock was moved (Advance on a scaled clock): the process read the old
-			// mapping at its cold start, so a fresh one takes its place.
-			in.stop(r.opts.StopGrace)
-			f.inst = nil
 		default:
 			return in, nil
 		}
@@ -675,9 +677,12 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		"FC_RUNTIME=go1",
 		"FC_FUNC_CODE_PATH=" + f.codeDir,
 	}
-	clock := r.clockEnv()
+	clock, clockFile, err := r.syncClock()
+	if err != nil {
+		return nil, &instanceError{id: id, err: err}
+	}
 	if clock != "" {
-		env = append(env, simclock.EnvVar+"="+clock)
+		env = append(env, simclock.EnvVar+"="+clock, simclock.EnvFile+"="+clockFile)
 	}
 	var credsExpire time.Time
 	if spec.Role != "" {
@@ -721,7 +726,6 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		return nil, &instanceError{id: id, err: err}
 	}
 	in.credsExpire = credsExpire
-	in.clock = clock
 	r.live[in] = struct{}{}
 	r.instances.Add(1)
 	r.mu.Unlock()
@@ -823,15 +827,37 @@ func (r *Runtime) paceLoop(stop <-chan struct{}) {
 	}
 }
 
-// clockEnv is the DR_SIMULATED_CLOCK value of the environment's clock: its mapping when
-// it is a scaled (real-time) clock, "" for a manual clock (whose processes keep the wall
-// clock while pace moves the simulated one along with it).
-func (r *Runtime) clockEnv() string {
+// syncClock returns the DR_SIMULATED_CLOCK value of the environment's clock (its
+// mapping when it is a scaled, real-time clock; "" for a manual clock, whose processes
+// keep the wall clock while pace moves the simulated one along with it) and the file
+// that holds it for the function processes (DR_SIMULATED_CLOCK_FILE), rewritten first if
+// the mapping changed (Advance on a scaled clock). A process re-reads the file at the
+// start of every invocation, so a warm instance follows a jump of an idle clock.
+func (r *Runtime) syncClock() (value, file string, err error) {
 	m, ok := r.env.Clock.Mapping()
 	if !ok {
-		return ""
+		return "", "", nil
 	}
-	return m.String()
+	value = m.String()
+	r.clockMu.Lock()
+	defer r.clockMu.Unlock()
+	if r.clockFile == "" {
+		dir, err := os.MkdirTemp("", "localfc-clock-")
+		if err != nil {
+			return "", "", fmt.Errorf("simulated clock file: %w", err)
+		}
+		r.mu.Lock()
+		r.temps = append(r.temps, dir)
+		r.mu.Unlock()
+		r.clockFile = filepath.Join(dir, "clock")
+	}
+	if value != r.clockWritten {
+		if err := simclock.WriteFile(r.clockFile, m); err != nil {
+			return "", "", err
+		}
+		r.clockWritten = value
+	}
+	return value, r.clockFile, nil
 }
 
 // roleCreds are the STS credentials of the function's role (what FC gets by assuming

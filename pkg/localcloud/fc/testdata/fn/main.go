@@ -52,7 +52,7 @@ func handle(ctx context.Context, raw json.RawMessage) (map[string]any, error) {
 	case "exit":
 		os.Exit(ev.Code)
 	case "simSleep":
-		m, err := simclock.Parse(os.Getenv(simclock.EnvVar))
+		m, err := mapping()
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +75,7 @@ func handle(ctx context.Context, raw json.RawMessage) (map[string]any, error) {
 	}
 	deadline, _ := ctx.Deadline()
 	simNow := ""
-	if m, err := simclock.Parse(os.Getenv(simclock.EnvVar)); err == nil {
+	if m, err := mapping(); err == nil {
 		simNow = m.Now().Format(time.RFC3339Nano)
 	}
 	return map[string]any{
@@ -110,6 +110,15 @@ func handle(ctx context.Context, raw json.RawMessage) (map[string]any, error) {
 			"MY_SETTING":                   os.Getenv("MY_SETTING"),
 		},
 	}, nil
+}
+
+// mapping is the current simulated clock: the runtime's file (re-read at every
+// invocation, it follows a jump of the clock), else the cold start's variable.
+func mapping() (simclock.Mapping, error) {
+	if f := os.Getenv(simclock.EnvFile); f != "" {
+		return simclock.ReadFile(f)
+	}
+	return simclock.Parse(os.Getenv(simclock.EnvVar))
 }
 
 func main() {
