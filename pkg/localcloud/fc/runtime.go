@@ -2,7 +2,10 @@
 // function instance is a child process that talks to its own loopback runtime API
 // (fc-runtime-go-sdk's /2020-11-11/runtime/invocation/{next,{id}/response,{id}/error}),
 // with FC's environment, per-invocation x-fc-* headers and STS credentials from the local
-// cloud's credential store, timeouts, crash detection and the async retry policy.
+// cloud's credential store, timeouts in simulated time, the memory size (peak RSS per
+// invocation, out-of-memory kills), crash detection and the async retry policy. On a
+// scaled clock the processes share the local cloud's time (DR_SIMULATED_CLOCK,
+// pkg/simclock).
 package fc
 
 import (

@@ -3,6 +3,7 @@ package fc
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,11 @@ func TestManualClockPassesNoMapping(t *testing.T) {
 // recorded as out of memory.
 func TestPeakRSSAndMemoryLimit(t *testing.T) {
 	t.Parallel()
+	if _, _, ok := readMemory(os.Getpid()); !ok {
+		t.Skip("no /proc/<pid>/status here: memory is not measured")
+	}
+	// Resetting the peak needs /proc/<pid>/clear_refs (CONFIG_PROC_PAGE_MONITOR).
+	canReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 	s := spec("mem")
 	s.MemoryMB = 128
 	f := newFixture(t, s)
@@ -199,7 +205,9 @@ func TestPeakRSSAndMemoryLimit(t *testing.T) {
 	// would be reported again.
 	small := invoke(t, f.rt, "mem", `{"action":"echo"}`)
 	decodeEcho(t, small)
-	if small.PeakRSSKiB <= 0 || small.PeakRSSKiB >= 40<<10 {
+	if !canReset {
+		t.Log("clear_refs not writable: the peak is the process's lifetime peak")
+	} else if small.PeakRSSKiB <= 0 || small.PeakRSSKiB >= 40<<10 {
 		t.Errorf("an echo after the allocation: peak RSS %d KiB, want the echo's own (the peak not reset?)", small.PeakRSSKiB)
 	}
 
