@@ -37,6 +37,13 @@ func (r *run) gatherRestore(ctx context.Context, region string, instances []ecsx
 	if len(sel) == 0 {
 		return
 	}
+	// Past the soft deadline the wrap-up must not start: it lists every disk of the region
+	// and writes to each destination, and a run killed at its timeout loses its records.
+	// The metadata is rewritten whole by the next create run.
+	if sd, past := pastSoft(ctx); past {
+		sd.notStarted("restore metadata", 1)
+		return
+	}
 	started := time.Now()
 	it := Item{Region: region}
 	compute := ecsx.WithComputeRetry(r.Compute, r.retryConfig())

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,6 +137,54 @@ func TestCreateRecordsRestoreMetadata(t *testing.T) {
 	}
 	if got := calls.get("DescribeInstanceRamRole"); got != 4 {
 		t.Errorf("DescribeInstanceRamRole calls %d, want 4", got)
+	}
+}
+
+// Past the soft deadline the create run does not start the restore-metadata wrap-up (a
+// region-wide disk listing and a write per destination): it counts it as remaining.
+func TestRestoreMetadataHonoursTheSoftDeadline(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 11, 23, 18, 0, 0, 0, time.UTC)
+	env := core.NewEnv(core.NewManualClock(start), nil)
+	svc, err := ecs.New(env, ecs.DefaultSeed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := &actionCounter{n: map[string]int{}}
+	srv := httptest.NewServer(calls.wrap(svc))
+	t.Cleanup(srv.Close)
+	api, err := ecsx.NewSDK(ecsx.SDKConfig{Endpoint: strings.TrimPrefix(srv.URL, "http://"), Scheme: "HTTP",
+		Credentials: func() (string, string, string) { return core.DefaultAccessKeyID, core.DefaultAccessKeySecret, "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := &policy.Policy{Name: "prod-dr", Sources: []policy.Source{{Region: "cn-hangzhou", Selectors: []map[string]string{{"backup": "daily"}}}},
+		Destinations: []policy.Destination{{Region: "cn-beijing"}},
+		Retention:    policy.Retention{Source: policy.RetentionRule{KeepLast: 1}, Destination: policy.RetentionRule{KeepLast: 1}}}
+	pol.ApplyDefaults()
+	if err := pol.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	sink := &specSink{}
+	d := backup.Deps{ECS: api, Compute: api.(ecsx.Compute), RestoreMeta: sink, Policy: pol, Now: env.Clock.Now,
+		Sleep: func(context.Context, time.Duration) error { return nil }}
+	// The deadline passes once the instances have been listed.
+	var n atomic.Int64
+	now := func() time.Time {
+		if n.Add(1) > 2 {
+			return start.Add(time.Hour)
+		}
+		return start
+	}
+	ctx := backup.WithSoftDeadline(context.Background(), start.Add(time.Minute), now)
+	if _, err := d.Create(ctx, start); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.puts) != 0 || calls.get("DescribeDisks") != 0 {
+		t.Fatalf("restore metadata gathered past the soft deadline: %d puts, %d DescribeDisks", len(sink.puts), calls.get("DescribeDisks"))
+	}
+	if left := backup.Remaining(ctx); left["restore metadata"] != 1 {
+		t.Fatalf("remaining %v, want restore metadata: 1", left)
 	}
 }
 
