@@ -142,18 +142,19 @@ func BenchmarkDescribeImages(b *testing.B) {
 
 // BenchmarkDescribeImagesHandler replays one signed SDK DescribeImages request straight
 // into Service.ServeHTTP (no client, no sockets): the emulator's share of the above.
-// (The emulator checks neither timestamps nor nonce reuse, so a replay is accepted.)
+// The env's nonce check is turned off: replaying one request is the point here.
 func BenchmarkDescribeImagesHandler(b *testing.B) {
 	var (
 		mu       sync.Mutex
 		captured *http.Request
 		body     []byte
 	)
-	svc, _, addr := benchServer(b, func(r *http.Request, bd []byte) {
+	svc, env, addr := benchServer(b, func(r *http.Request, bd []byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		captured, body = r.Clone(r.Context()), bd
 	})
+	env.Nonces = nil
 	if _, err := benchClient(b, addr).DescribeImages(describeManaged(1)); err != nil {
 		b.Fatalf("DescribeImages: %v", err)
 	}

@@ -249,7 +249,7 @@ type view[T any] struct {
 // gets a view (below it, sorting the candidates of each call is cheap).
 const (
 	maxViews = 16
-	viewMin  = 1024
+	viewMin  = 256
 )
 
 // table indexes one kind of item of a region.
