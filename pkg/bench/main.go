@@ -44,6 +44,7 @@ type Report struct {
 	Events    []EventCost        `json:"events"`
 	Cleanup   *CleanupPlanResult `json:"cleanup,omitempty"`
 	Functions []FunctionFigures  `json:"functions"`
+	Memory    []MemoryRun        `json:"memory,omitempty"`
 	FCCost    []FCCost           `json:"fcCost"`
 	Days      []DayResult        `json:"fleetDays"`
 	Missing   []string           `json:"notMeasured"`
@@ -154,6 +155,23 @@ func Main(w io.Writer, o Options) error {
 				return err
 			}
 		}
+	}
+	if run("memory") {
+		n := sizes[len(sizes)-1]
+		logf("memory/n=%d/c=32…", n)
+		mc := MemoryConfig{SFile: "s.yaml", Instances: n, Concurrency: 32, HistoryDays: 8, Events: 200,
+			GODEBUG: os.Getenv("BENCH_MEMORY_GODEBUG"), OutputFile: os.Getenv("BENCH_MEMORY_OUTPUT")}
+		if s := os.Getenv("BENCH_MEMORY_STEPS"); s != "" {
+			mc.Steps = strings.Split(s, ",")
+		}
+		if s := os.Getenv("BENCH_MEMORY_HISTORY"); s != "" {
+			fmt.Sscan(s, &mc.HistoryDays)
+		}
+		m := RunMemory(mc)
+		if m.Err != "" {
+			logf("memory/n=%d/c=32: %s", n, m.Err)
+		}
+		rep.Memory = append(rep.Memory, m)
 	}
 	rep.FCCost = fcCost(rep)
 	rep.Missing = []string{
