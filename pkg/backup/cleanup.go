@@ -122,9 +122,10 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 				continue
 			}
 		}
-		// Debug: keeps grow with the fleet; one summary record per region follows.
+		// Debug: keeps grow with the fleet; one summary record per region and instance
+		// group follows (keepsummary.go).
 		r.recordAt(ctx, debug, "keep", ResultOK, it, nil, time.Time{})
-		c.add("kept", it)
+		c.addKept(it, keptSourceRegion(im))
 	}
 
 	// Snapshots still referenced by an image that stays must survive.
@@ -168,7 +169,7 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), remaining, true, &c)
 	sum.Failed = c.get("failed") // after the catalog sync, which may add failures
 	sum.Omitted = c.omitted()
-	r.summarize(ctx, &c, "kept", "keep")
+	r.summarizeKept(ctx, &c)
 	return sum, failedError("cleanup", retryableOnly(sum.Failed))
 }
 
@@ -200,7 +201,7 @@ func (r *run) deleteOne(ctx context.Context, dec retention.Decision, img ecsx.Im
 	case ecsx.Code(err) == "ImageUsingByInstance":
 		it.Reason, it.ErrorCode = "in use by an instance", ecsx.Code(err)
 		r.record(ctx, "keep", ResultSkipped, it, nil, started)
-		c.add("kept", it)
+		c.addKept(it, keptSourceRegion(im))
 		return false
 	default:
 		r.fail(ctx, c, "delete", failure(it, err), err, started)

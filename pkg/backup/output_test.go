@@ -13,7 +13,7 @@ import (
 )
 
 // Cleanup of a fleet whose images all stay: the records and the summary do not grow with
-// the images kept (debug per image, one summary per region, a bounded list with a count).
+// the images kept (debug per image, one summary per region and instance group, a bounded list with a count).
 func TestCleanupOutputIsBounded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, func(p *policy.Policy) {
