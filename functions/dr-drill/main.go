@@ -12,6 +12,8 @@ import (
 )
 
 func main() {
+	// GC percent and soft memory limit from FC's memory size, before any work (pkg/app/memory.go).
+	app.TuneMemory(os.Getenv)
 	// Configuration comes from the function's environment (s.yaml); credentials come from
 	// the FC context of each invocation (the function's RAM role), never from a file.
 	h := app.New(app.DRDrill, os.Getenv, os.Stdout)

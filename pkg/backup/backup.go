@@ -213,7 +213,7 @@ type collector struct {
 	mu     sync.Mutex
 	lists  map[string][]Item
 	counts map[string]map[string]int // list -> region -> items added
-	keeps  map[keepKey]*keepCount // kept images by (region, instance group): keepsummary.go
+	keeps  map[keepKey]*keepCount    // kept images by (region, instance group): keepsummary.go
 }
 
 func (c *collector) add(list string, it Item) {

@@ -113,7 +113,7 @@ func kindOf(v any) string {
 	if rv.Kind() == reflect.Struct {
 		for i := range rv.NumField() {
 			switch rv.Field(i).Type() {
-			case reflect.TypeFor[ecsx.Instance]():
+			case reflect.TypeFor[ecsx.Instance](), reflect.TypeFor[*ecsx.Instance]():
 				return "instances to image"
 			case reflect.TypeFor[ecsx.Image]():
 				return "images to copy"

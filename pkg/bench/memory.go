@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/app"
@@ -220,21 +221,33 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 	if cfg.GODEBUG != "" {
 		env["GODEBUG"] = cfg.GODEBUG
 	}
+	for _, kv := range strings.Fields(os.Getenv("BENCH_MEMORY_ENV")) { // diagnostics: e.g. GOGC=50
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
 	proj, err := sconfig.Load(cfg.SFile, env, map[string]string{"AccountID": core.DefaultAccountID})
 	if err != nil {
 		return err
 	}
 	names := map[string]string{}
+	timers := map[string][]sconfig.Trigger{} // by function: s.yaml's enabled timers, in order
 	for i := range proj.Functions {
 		f := &proj.Functions[i]
-		// The bench drives the functions itself: no timers, no EventBridge rules, and no
-		// log collection (the output is only kept for errors).
-		f.Triggers, f.LogProject, f.LogLogstore = nil, "", ""
 		for _, short := range []string{"create-image", "copy-image", "cleanup", "rds-offsite", "dr-drill"} {
 			if strings.HasSuffix(f.Name, short) {
 				names[short] = f.Name
+				for _, t := range f.Triggers {
+					if t.Type == sconfig.TriggerTimer && t.Enabled {
+						timers[short] = append(timers[short], t)
+					}
+				}
 			}
 		}
+		// The bench drives the functions itself (each timer's payload, as deployed): no
+		// timers, no EventBridge rules, and no log collection (the output is only kept
+		// for errors).
+		f.Triggers, f.LogProject, f.LogLogstore = nil, "", ""
 	}
 	if err := srv.EnsureRoles(proj, bootstrap.PolicyTemplate, env); err != nil {
 		return fmt.Errorf("roles: %w", err)
@@ -270,6 +283,10 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 	step := func(short, name string, payloads ...[]byte) MemoryResult {
 		fn := names[short]
 		res := MemoryResult{Function: short, Step: name}
+		if len(payloads) == 0 {
+			res.Note = "nothing to invoke (no such timer in s.yaml, or no event seen)"
+			return res
+		}
 		// A fresh process for the step: deploy the function again.
 		if spec, ok := srv.FC.Function(fn); ok {
 			if err := srv.FC.Deploy(spec); err != nil {
@@ -308,6 +325,9 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 			inv, err := srv.FC.Invoke(ctx, fn, p)
 			cancel()
 			sample()
+			smu.Lock()
+			peak.HWM = max(peak.HWM, inv.PeakRSSKiB) // the FC runtime's own figure for the attempt
+			smu.Unlock()
 			res.Invocations++
 			res.Status = string(inv.Status)
 			if os.Getenv("BENCH_MEMORY_DEBUG") != "" {
@@ -333,21 +353,38 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 			r.Function, r.Step, float64(r.PeakRSSKiB)/1024, r.Invocations, r.Status, r.Wall.Seconds(), noteSuffix(r.Note))
 	}
 
-	timer := func(name, action string) []byte {
-		b, _ := json.Marshal(map[string]string{"triggerTime": clock.Now().UTC().Format(time.RFC3339), "triggerName": name,
-			"payload": `{"action":"` + action + `"}`})
-		return b
+	// fire is every s.yaml timer of fn whose payload's action is one of actions, as FC
+	// delivers them (one invocation each, in document order).
+	fire := func(fn string, actions ...string) [][]byte {
+		var out [][]byte
+		for _, t := range timers[fn] {
+			var p struct {
+				Action string `json:"action"`
+			}
+			_ = json.Unmarshal([]byte(t.Payload), &p)
+			if !slices.Contains(actions, p.Action) {
+				continue
+			}
+			b, _ := json.Marshal(map[string]string{"triggerTime": clock.Now().UTC().Format(time.RFC3339), "triggerName": t.Name,
+				"payload": t.Payload})
+			out = append(out, b)
+		}
+		return out
 	}
 	if want("create") {
-		add(step("create-image", "create", timer("daily", "create")))
+		add(step("create-image", "create", fire("create-image", "create")...))
+	}
+	if want("reconcile") {
+		// The reconcile shards list and plan the whole inventory while today's images
+		// still build (nothing to copy yet). A reconcile that copies the whole day is not
+		// run here: the local ECS's CopyImage scans the destination region per call, so
+		// 10,000 copies take longer than the bench may (the fleet day measures copies).
+		add(step("copy-image", "reconcile", fire("copy-image", "reconcile")...))
 	}
 	clock.Advance(BuildTime() + time.Minute) // every image built: source events
 	evMu.Lock()
 	src := slices.Clone(srcEvents)
 	evMu.Unlock()
-	if want("reconcile") {
-		add(step("copy-image", "reconcile", timer("reconcile", "reconcile")))
-	}
 	if want("source-events") {
 		add(step("copy-image", "source-events", src...))
 	}
@@ -362,13 +399,13 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 		out.Images += len(srv.ECS.Images(r))
 	}
 	if want("cleanup") {
-		add(step("cleanup", "cleanup", timer("daily", "cleanup")))
+		add(step("cleanup", "cleanup", fire("cleanup", "cleanup")...))
 	}
 	if want("rpo") {
-		add(step("dr-drill", "rpo", timer("rpo", "rpo")))
+		add(step("dr-drill", "rpo", fire("dr-drill", "rpo")...))
 	}
 	if want("offsite") {
-		add(step("rds-offsite", "offsite", timer("daily", "offsite")))
+		add(step("rds-offsite", "offsite", fire("rds-offsite", "offsite")...))
 	}
 	return nil
 }
@@ -436,4 +473,30 @@ func statusKiB(status, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// writeMemory is the peak-RSS table of the memory runs, against RSSTargetKiB.
+func writeMemory(w io.Writer, runs []MemoryRun) {
+	for _, m := range runs {
+		fmt.Fprintf(w, "### Peak RSS of the function binaries: %d instances, concurrency %d (target < %d MB)\n\n", m.Instances, m.Concurrency, RSSTargetKiB/1024)
+		fmt.Fprintf(w, "The real binaries (`make build`) on the local FC runtime, one fresh process per step, client-side rate limits lifted so every worker of every source region is in flight (the worst case for memory); %d images in the account at cleanup. ANON is heap, stacks and runtime; FILE is the mapped binary's pages.\n\n", m.Images)
+		fmt.Fprintln(w, "```")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "FUNCTION\tSTEP\tINVOCATIONS\tPEAK RSS (< %d MB)\tANON\tFILE\tWALL\tSTATUS\n", RSSTargetKiB/1024)
+		for _, s := range m.Steps {
+			st := s.Status
+			if s.Note != "" {
+				st += ": " + s.Note
+			}
+			peak := fmt.Sprintf("%.1f MB%s", float64(s.PeakRSSKiB)/1024, mark(s.PeakRSSKiB > 0 && s.PeakRSSKiB < RSSTargetKiB))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f MB\t%.1f MB\t%.0fs\t%s\n", s.Function, s.Step, s.Invocations, peak,
+				float64(s.AnonKiB)/1024, float64(s.FileKiB)/1024, s.Wall.Seconds(), st)
+		}
+		tw.Flush()
+		fmt.Fprintln(w, "```")
+		if m.Err != "" {
+			fmt.Fprintf(w, "\nThe memory run stopped: %s\n", m.Err)
+		}
+		fmt.Fprintf(w, "\nMemory run wall time: %.0fs.\n\n", m.Wall.Seconds())
+	}
 }
