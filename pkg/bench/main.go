@@ -102,8 +102,8 @@ func Main(w io.Writer, o Options) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		logf("%s: %s end-to-end, %.2fx limit, %d failed, %.1fs wall", name, r.EndToEnd.Round(time.Second),
-			ratio(r.EndToEnd, r.Limit), r.Failed, r.WallTime.Seconds())
+		logf("%s: %s end-to-end, %.2fx limit, %d failed, %.1fs wall (%d virtual-time steps, %.1fs making sure of quiet)", name, r.EndToEnd.Round(time.Second),
+			ratio(r.EndToEnd, r.Limit), r.Failed, r.WallTime.Seconds(), r.Steps, r.QuietWall.Seconds())
 		rep.Pipelines = append(rep.Pipelines, r)
 	}
 	for _, n := range sizes {

@@ -40,7 +40,11 @@ type PipelineResult struct {
 	CopyDelayP50 time.Duration `json:"copyDelayP50Ns"`
 	CopyDelayP99 time.Duration `json:"copyDelayP99Ns"`
 	WallTime     time.Duration `json:"wallNs"`
-	Note         string        `json:"note,omitempty"`
+	// Steps: how often virtual time moved on; QuietWall: the wall time spent making sure
+	// the system was quiet before each move (most of a run's wall time on a busy machine).
+	Steps     int64         `json:"vclockSteps,omitempty"`
+	QuietWall time.Duration `json:"quietWallNs,omitempty"`
+	Note      string        `json:"note,omitempty"`
 }
 
 // PipelineConfig is one run of our pipeline.
@@ -251,6 +255,7 @@ func RunPipeline(cfg PipelineConfig) (PipelineResult, error) {
 	res.Limit = time.Duration(float64(cfg.Instances)/float64(cfg.Limits.CreateImageQPS)*float64(time.Second)) + BuildTime()
 	res.CopyDelayP50, res.CopyDelayP99 = percentile(delays, 0.5), percentile(delays, 0.99)
 	res.WallTime = time.Since(wallStart)
+	res.Steps, res.QuietWall = v.steps.Load(), time.Duration(v.quietNs.Load())
 	return res, nil
 }
 

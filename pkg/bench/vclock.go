@@ -28,6 +28,8 @@ type vclock struct {
 	inflight atomic.Int64  // requests the servers are serving
 	activity atomic.Uint64 // bumped by every sleep, request start/end and hand-off
 	pending  atomic.Int64  // work handed off but not yet started (queued events)
+	steps    atomic.Int64  // times the driver moved the clock on
+	quietNs  atomic.Int64  // wall time spent making sure the system is quiet
 }
 
 func newVClock(start time.Time) *vclock { return &vclock{clock: core.NewManualClock(start)} }
@@ -69,6 +71,8 @@ func (v *vclock) end()   { v.inflight.Add(-1); v.activity.Add(1) }
 // quiet waits until nothing moved across settle rounds: yields to the other goroutines
 // (careful: short wall pauses as well, for a long jump).
 func (v *vclock) quiet(ctx context.Context, careful bool) bool {
+	t0 := time.Now()
+	defer func() { v.quietNs.Add(int64(time.Since(t0))) }()
 	stable := 0
 	last := v.activity.Load()
 	for stable < 3 {
@@ -115,6 +119,7 @@ func (v *vclock) drive(ctx context.Context) {
 		if next.After(v.clock.Now()) {
 			v.clock.AdvanceTo(next) // fires emulator timers (builds, copies) on the way
 		}
+		v.steps.Add(1)
 		v.mu.Lock()
 		now := v.clock.Now()
 		for len(v.sleepers) > 0 && !v.sleepers[0].at.After(now) {
