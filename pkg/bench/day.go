@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -81,8 +79,9 @@ type DayFunction struct {
 	P99Sim      time.Duration  `json:"p99SimulatedNs"`
 	MaxWall     time.Duration  `json:"maxWallNs"`
 	MemoryMB    int            `json:"memoryMB"`
-	// PeakRSSKiB is the highest VmHWM of the function's processes (sampled; -1: none seen).
+	// PeakRSSKiB is the highest peak RSS of its attempts (0: not measured).
 	PeakRSSKiB int64  `json:"peakRssKiB"`
+	ColdStarts int    `json:"coldStarts"`
 	Slowest    string `json:"slowest,omitempty"` // source and start of the longest attempt
 }
 
@@ -92,6 +91,9 @@ type DayInvocation struct {
 	Start                    time.Time
 	Sim, Wall                time.Duration
 	Timeout                  time.Duration
+	MemoryMB                 int
+	PeakRSSKiB               int64
+	ColdStart                bool
 }
 
 // DayTotals count what the day did to the fleet.
@@ -197,8 +199,6 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 		res.Totals.Events++
 		mu.Unlock()
 	})
-	rss := newRSSSampler(prefix)
-	stopRSS := rss.run(250 * time.Millisecond)
 
 	// Drive the clock through the window: let the cloud go idle (the processes work on
 	// the simulated clock meanwhile), then jump to the next timer or emulator event.
@@ -232,9 +232,8 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	}
 	res.End = clock.Now()
 	res.Simulated = res.End.Sub(res.Start)
-	stopRSS()
 
-	res.Invocations, res.Functions = dayFunctions(srv.FC, prefix, rss.peaks())
+	res.Invocations, res.Functions = dayFunctions(srv.FC, prefix)
 	mu.Lock()
 	for r, n := range states["Available"] {
 		if slices.Contains(DRRegions, r) {
@@ -320,27 +319,29 @@ func provisionDay(ctx context.Context, srv *localcloud.Server, pol *policy.Polic
 	return err
 }
 
-// dayFunctions sums the invocation attempts per function.
-func dayFunctions(rt *fc.Runtime, prefix string, peaks map[string]int64) ([]DayInvocation, []DayFunction) {
+// dayFunctions sums the invocation attempts per function: the FC runtime measures each
+// one's duration from the hand-over (simulated and wall) and its peak RSS.
+func dayFunctions(rt *fc.Runtime, prefix string) ([]DayInvocation, []DayFunction) {
 	var all []DayInvocation
 	by := map[string]*DayFunction{}
 	sims := map[string][]time.Duration{}
 	for _, inv := range rt.Invocations() {
-		spec, _ := rt.Function(inv.Function)
 		name := strings.TrimPrefix(inv.Function, prefix)
 		d := DayInvocation{Function: name, Source: inv.Source, Status: string(inv.Status), Start: inv.Start,
-			Sim: inv.End.Sub(inv.Start), Wall: inv.WallEnd.Sub(inv.WallStart), Timeout: spec.Timeout}
+			Sim: inv.SimDuration, Wall: inv.WallDuration, Timeout: inv.Timeout, MemoryMB: inv.MemoryMB,
+			PeakRSSKiB: inv.PeakRSSKiB, ColdStart: inv.ColdStart}
 		all = append(all, d)
 		f := by[name]
 		if f == nil {
-			f = &DayFunction{Function: name, Status: map[string]int{}, Timeout: spec.Timeout, MemoryMB: spec.MemoryMB, PeakRSSKiB: -1}
-			if p, ok := peaks[name]; ok {
-				f.PeakRSSKiB = p
-			}
+			f = &DayFunction{Function: name, Status: map[string]int{}, Timeout: inv.Timeout, MemoryMB: inv.MemoryMB}
 			by[name] = f
 		}
 		f.Invocations++
 		f.Status[d.Status]++
+		f.PeakRSSKiB = max(f.PeakRSSKiB, d.PeakRSSKiB)
+		if d.ColdStart {
+			f.ColdStarts++
+		}
 		if d.Sim > f.MaxSim {
 			f.MaxSim = d.Sim
 			f.Slowest = fmt.Sprintf("%s at %s", d.Source, d.Start.In(dayStart.Location()).Format("15:04:05"))
@@ -365,82 +366,4 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
-}
-
-// rssSampler follows the peak RSS (VmHWM) of the function processes, the children of
-// this process whose executable lives in a function's code directory.
-type rssSampler struct {
-	prefix string
-	mu     sync.Mutex
-	peak   map[string]int64 // function -> KiB
-}
-
-func newRSSSampler(prefix string) *rssSampler {
-	return &rssSampler{prefix: prefix, peak: map[string]int64{}}
-}
-
-func (s *rssSampler) run(every time.Duration) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			s.sample()
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait(); s.sample() }
-}
-
-func (s *rssSampler) sample() {
-	self := os.Getpid()
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, d := range dirs {
-		stat, err := os.ReadFile(d + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …: comm may hold spaces, so split after the last ')'.
-		i := strings.LastIndexByte(string(stat), ')')
-		if i < 0 {
-			continue
-		}
-		var state string
-		var ppid int
-		if _, err := fmt.Sscanf(string(stat[i+1:]), " %s %d", &state, &ppid); err != nil || ppid != self {
-			continue
-		}
-		exe, err := os.Readlink(d + "/exe")
-		if err != nil {
-			continue
-		}
-		fn := filepath.Base(filepath.Dir(exe))
-		st, err := os.ReadFile(d + "/status")
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(st), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-				var kib int64
-				if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d", &kib); err == nil {
-					s.mu.Lock()
-					s.peak[fn] = max(s.peak[fn], kib)
-					s.mu.Unlock()
-				}
-			}
-		}
-	}
-}
-
-func (s *rssSampler) peaks() map[string]int64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.peak)
 }

@@ -52,7 +52,7 @@ func writeDayTable(w io.Writer, d DayResult) {
 	fmt.Fprintln(tw, "FUNCTION\tINVOCATIONS\tSTATUS\tMAX DURATION (≤ timeout)\tp99\tMAX WALL\tPEAK RSS (≤ memorySize)")
 	for _, f := range d.Functions {
 		st := ""
-		for _, k := range []string{"ok", "error", "timeout", "crash", "canceled"} {
+		for _, k := range []string{"ok", "error", "timeout", "oom", "crash", "canceled"} {
 			if n := f.Status[k]; n > 0 {
 				if st != "" {
 					st += " "
@@ -60,9 +60,9 @@ func writeDayTable(w io.Writer, d DayResult) {
 				st += fmt.Sprintf("%s=%d", k, n)
 			}
 		}
-		bad := f.Status["timeout"] + f.Status["crash"]
-		rss := "not sampled"
-		if f.PeakRSSKiB >= 0 {
+		bad := f.Status["timeout"] + f.Status["oom"] + f.Status["crash"]
+		rss := "not measured"
+		if f.PeakRSSKiB > 0 {
 			rss = fmt.Sprintf("%.1f MB / %d MB%s", float64(f.PeakRSSKiB)/1024, f.MemoryMB, mark(f.PeakRSSKiB <= int64(f.MemoryMB)*1024))
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s%s\t%s / %s%s\t%s\t%s\t%s\n", f.Function, f.Invocations, st, mark(bad == 0),
@@ -101,11 +101,12 @@ func writeDayCSV(path string, d DayResult) error {
 		return err
 	}
 	cw := csv.NewWriter(f)
-	_ = cw.Write([]string{"function", "source", "start", "status", "simulated_ms", "wall_ms", "timeout_s"})
+	_ = cw.Write([]string{"function", "source", "start", "status", "simulated_ms", "timeout_s", "wall_ms", "peak_rss_kib", "memory_mb", "cold_start"})
 	for _, in := range d.Invocations {
 		_ = cw.Write([]string{in.Function, in.Source, in.Start.UTC().Format(time.RFC3339), in.Status,
-			strconv.FormatInt(in.Sim.Milliseconds(), 10), strconv.FormatInt(in.Wall.Milliseconds(), 10),
-			strconv.Itoa(int(in.Timeout / time.Second))})
+			strconv.FormatInt(in.Sim.Milliseconds(), 10), strconv.Itoa(int(in.Timeout / time.Second)),
+			strconv.FormatInt(in.Wall.Milliseconds(), 10), strconv.FormatInt(in.PeakRSSKiB, 10), strconv.Itoa(in.MemoryMB),
+			strconv.FormatBool(in.ColdStart)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
