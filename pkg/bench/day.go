@@ -109,6 +109,9 @@ type DayTotals struct {
 	Events       int            `json:"eventsPublished"`
 }
 
+// seedSlack is how far before dayStart a scaled clock starts, for the seeding to run in.
+const seedSlack = 12 * time.Hour
+
 // dayStart: 01:50 Asia/Shanghai on a Tuesday, ten minutes before the create timer.
 var dayStart = time.Date(2026, 11, 24, 1, 50, 0, 0, time.FixedZone("CST", 8*3600))
 
@@ -145,7 +148,9 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	}
 	clock := core.NewManualClock(dayStart)
 	if c.Speed > 0 {
-		clock = core.NewRealtimeClock(dayStart, c.Speed)
+		// A scaled clock runs while the account is seeded: start it early and move it to
+		// dayStart just before the deploy (no timer exists yet, so nothing fires).
+		clock = core.NewRealtimeClock(dayStart.Add(-seedSlack), c.Speed)
 	}
 	share := min(max(c.EventShare, 0), 1)
 	srv, err := localcloud.New(localcloud.Options{Clock: clock, Seed: &seed,
@@ -164,6 +169,11 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	if err := provisionDay(ctx, srv, pol, entries); err != nil {
 		return res, err
 	}
+	if now := clock.Now(); now.After(dayStart) {
+		return res, fmt.Errorf("seeding took %v of simulated time, more than the %v before the day starts: lower the speed",
+			now.Sub(dayStart.Add(-seedSlack)), seedSlack)
+	}
+	clock.AdvanceTo(dayStart)
 	env := map[string]string{
 		"DR_POLICY": dayPolicy, "DR_ECS_ENDPOINT": srv.Addr(), "DR_ECS_SCHEME": "HTTP", "DR_OSS_ENDPOINT": srv.URL(),
 		"DR_SLS_ENDPOINT": srv.Addr(), "DR_RDS_ENDPOINT": srv.Addr(), "DR_SLS_LOGSTORE": dayLogstore,
