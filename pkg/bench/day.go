@@ -37,7 +37,7 @@ type DayConfig struct {
 	// Speed is simulated seconds per wall second while the functions work (0: a manual
 	// clock, which follows the wall clock 1:1 while a process works).
 	Speed float64
-	// Window is how much simulated time is driven from Start (default 24h).
+	// Window is how much simulated time is driven from Start (default DefaultFleetWindow).
 	Window time.Duration
 	// WallLimit stops the run (the figures then say so) after this much wall time
 	// (default 9 min).
@@ -120,7 +120,7 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	wall := time.Now()
 	res := DayResult{Name: fmt.Sprintf("fleet-day/n=%d", c.Instances), Instances: c.Instances, EventShare: c.EventShare, Speed: c.Speed}
 	if c.Window <= 0 {
-		c.Window = 24 * time.Hour
+		c.Window = DefaultFleetWindow
 	}
 	if c.WallLimit <= 0 {
 		c.WallLimit = 9 * time.Minute

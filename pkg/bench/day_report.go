@@ -20,6 +20,34 @@ func (o Options) fleet() int {
 	return 20_000
 }
 
+// DefaultFleetSpeed is the fleet day's scaled clock: simulated seconds per wall second.
+// Every CPU millisecond of the binaries and the local cloud costs this many simulated
+// milliseconds, so a higher speed shortens the paced waits but inflates CPU-bound work.
+const DefaultFleetSpeed = 40
+
+// DefaultFleetWindow is the fleet day's default span from 01:50: the create timer (02:00),
+// the image events, the reconcile timers, the eight cleanup shards (04:00 on) and the
+// drill and RPO ticks of those hours. The rest of the day runs only those ticks again on
+// the same state.
+const DefaultFleetWindow = 4 * time.Hour
+
+func (o Options) fleetSpeed() float64 {
+	switch {
+	case o.FleetSpeed < 0:
+		return 0
+	case o.FleetSpeed == 0:
+		return DefaultFleetSpeed
+	}
+	return o.FleetSpeed
+}
+
+func (o Options) fleetWindow() time.Duration {
+	if o.FleetWindow > 0 {
+		return o.FleetWindow
+	}
+	return DefaultFleetWindow
+}
+
 func (o Options) sfile() string {
 	if o.SFile != "" {
 		return o.SFile

@@ -26,9 +26,10 @@ type Options struct {
 	Fleet      int
 	SFile      string
 	EventShare float64
-	// FleetSpeed is the fleet day's simulated seconds per wall second (0: manual clock).
+	// FleetSpeed is the fleet day's simulated seconds per wall second (0: DefaultFleetSpeed;
+	// negative: a manual clock, which follows the wall clock 1:1 while a function works).
 	FleetSpeed float64
-	// FleetWindow is the simulated time the fleet day drives (0: 24h).
+	// FleetWindow is the simulated time the fleet day drives (0: DefaultFleetWindow).
 	FleetWindow time.Duration
 	// FunctionLog receives the fleet day's function output (nil: discarded).
 	FunctionLog io.Writer
@@ -141,7 +142,7 @@ func Main(w io.Writer, o Options) error {
 	}
 	if fleet := o.fleet(); run(fmt.Sprintf("fleet-day/n=%d", fleet)) {
 		logf("fleet-day/n=%d…", fleet)
-		d, err := RunDay(context.Background(), DayConfig{SFile: o.sfile(), Instances: fleet, EventShare: o.eventShare(), Speed: o.FleetSpeed, Window: o.FleetWindow,
+		d, err := RunDay(context.Background(), DayConfig{SFile: o.sfile(), Instances: fleet, EventShare: o.eventShare(), Speed: o.fleetSpeed(), Window: o.fleetWindow(),
 			FunctionLog: o.FunctionLog, Progress: os.Stderr})
 		if err != nil {
 			return fmt.Errorf("fleet-day/n=%d: %w", fleet, err)
