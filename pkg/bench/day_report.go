@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -68,10 +70,10 @@ const dayWallTarget = 10 * time.Minute
 // writeDayTable prints one fleet day: per function, its attempts against its limits, then
 // what the day did to the fleet.
 func writeDayTable(w io.Writer, d DayResult) {
-	fmt.Fprintf(w, "### Fleet of %d: one simulated day through the real binaries\n\n", d.Instances)
+	fmt.Fprintf(w, "### Fleet of %d: one day's backup window through the real binaries\n\n", d.Instances)
 	fmt.Fprintf(w, "s.yaml deployed on the local FC runtime; 5 source regions, 2 DR regions; history seeded (managed images, each with its snapshot): %s. "+
-		"%.0f%% of image events delivered (the rest lost: the reconcile timers catch up). Simulated %s from %s (Asia/Shanghai).\n\n",
-		seededText(d.Seeded), 100*d.EventShare, fmtDur(d.Simulated), d.Start.In(dayStart.Location()).Format("2006-01-02 15:04"))
+		"%.0f%% of image events delivered (the rest lost: the reconcile timers catch up). Simulated %s from %s (Asia/Shanghai), clock at %gx.\n\n",
+		seededText(d.Seeded), 100*d.EventShare, fmtDur(d.Simulated), d.Start.In(dayStart.Location()).Format("2006-01-02 15:04"), d.Speed)
 	if d.Stopped != "" {
 		fmt.Fprintf(w, "STOPPED EARLY: %s MISS\n\n", d.Stopped)
 	}
@@ -99,6 +101,7 @@ func writeDayTable(w io.Writer, d DayResult) {
 	tw.Flush()
 	fmt.Fprintln(w, "```")
 	fmt.Fprintln(w)
+	writeSlowest(w, d.Invocations, 8)
 	t := d.Totals
 	fmt.Fprintf(w, "Images: %d created, %d copied, %d deleted, %d CreateFailed. Today's source image Available for %d of %d instances%s",
 		t.Created, t.Copied, t.Deleted, t.CreateFailed, t.SourcesToday, d.Instances, mark(t.SourcesToday == d.Instances))
@@ -108,6 +111,34 @@ func writeDayTable(w io.Writer, d DayResult) {
 	fmt.Fprintf(w, ". Managed images at the end: %s.\n\n", seededText(d.Final))
 	fmt.Fprintf(w, "Wall time: %.0fs (seeding and deploy %.0fs; target < %v)%s.\n\n", d.WallTime.Seconds(), d.SeedWall.Seconds(),
 		dayWallTarget, mark(d.WallTime < dayWallTarget && d.Stopped == ""))
+}
+
+// writeSlowest lists the n attempts closest to (or past) their timeout: every attempt is
+// in the CSV, these are the ones to look at.
+func writeSlowest(w io.Writer, invs []DayInvocation, n int) {
+	if len(invs) == 0 {
+		return
+	}
+	s := slices.Clone(invs)
+	frac := func(in DayInvocation) float64 {
+		if in.Timeout <= 0 {
+			return 0
+		}
+		return float64(in.Sim) / float64(in.Timeout)
+	}
+	slices.SortStableFunc(s, func(a, b DayInvocation) int { return cmp.Compare(frac(b), frac(a)) })
+	fmt.Fprintf(w, "Longest attempts against their timeout (all %d in fleet-day-invocations.csv):\n\n", len(invs))
+	fmt.Fprintln(w, "```")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tTRIGGER\tSTART\tSTATUS\tDURATION / TIMEOUT\tWALL\tPEAK RSS / MEMORY")
+	for _, in := range s[:min(n, len(s))] {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s / %s%s\t%s\t%.1f / %d MB%s\n", in.Function, in.Source,
+			in.Start.In(dayStart.Location()).Format("15:04:05"), in.Status, fmtDur(in.Sim), fmtDur(in.Timeout), mark(in.Sim <= in.Timeout),
+			fmtDur(in.Wall), float64(in.PeakRSSKiB)/1024, in.MemoryMB, mark(in.PeakRSSKiB <= int64(in.MemoryMB)*1024))
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "```")
+	fmt.Fprintln(w)
 }
 
 func seededText(m map[string]int) string {
