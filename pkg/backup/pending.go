@@ -48,13 +48,17 @@ func (d Deps) ReconcilePending(ctx context.Context) (CopySummary, error) {
 	var c collector
 	sources := r.pendingImages(ctx, r.pol.SourceRegions(), policy.PendingCopy, &c)
 	copies := r.pendingImages(ctx, r.pol.DestinationRegions(), policy.PendingCatalog, &c)
+	// Settled markers are removed 50 at a time (one UntagResources per batch and region),
+	// as batches fill and at the end: a run killed before a batch went out only costs
+	// the next run one more look at those images.
+	done := &markerBatch{r: r, c: &c, byRegion: map[string][]ecsx.Image{}}
 
 	// Copies first: recopying a failed copy and copying its source in the same pass would
 	// race (ECS refuses concurrent copies of one image).
 	var mu sync.Mutex
 	synced := map[string]bool{}
 	each(ctx, r.conc, copies, func(ctx context.Context, im ecsx.Image) {
-		if r.settleCopy(ctx, im, &c) {
+		if r.settleCopy(ctx, im, done, &c) {
 			mu.Lock()
 			synced[im.Region] = true
 			mu.Unlock()
@@ -73,7 +77,8 @@ func (d Deps) ReconcilePending(ctx context.Context) (CopySummary, error) {
 	}) {
 		todo = append(todo, pendingGroup{region: k[0], instance: k[1], images: groups[k]})
 	}
-	each(ctx, r.conc, todo, func(ctx context.Context, g pendingGroup) { r.settleSources(ctx, g, &c) })
+	each(ctx, r.conc, todo, func(ctx context.Context, g pendingGroup) { r.settleSources(ctx, g, done, &c) })
+	done.flush(ctx)
 
 	return r.copySummary(&c, slices.Sorted(maps.Keys(synced))), failedError("pending copy", retryableOnly(c.get("failed")))
 }
@@ -115,7 +120,7 @@ func (r *run) pendingImages(ctx context.Context, regions []string, value string,
 
 // settleCopy acts on one copy marked pending=catalog; it reports whether its catalog
 // entry was written.
-func (r *run) settleCopy(ctx context.Context, im ecsx.Image, c *collector) bool {
+func (r *run) settleCopy(ctx context.Context, im ecsx.Image, done *markerBatch, c *collector) bool {
 	it := Item{Region: im.Region, Instance: im.Tags[policy.TagSourceInstance], Image: im.ID, SourceImage: im.Tags[policy.TagSourceImage]}
 	switch {
 	case im.Tags[policy.TagRole] != policy.RoleCopy || !slices.Contains(r.pol.DestinationRegions(), im.Region):
@@ -128,15 +133,15 @@ func (r *run) settleCopy(ctx context.Context, im ecsx.Image, c *collector) bool 
 		r.recopy(ctx, im, c) // deletes it (copied again when its source is Available) or keeps the record unmarked
 		return false
 	case im.Status == ecsx.StatusAvailable:
-		r.claimSeen(ctx, im)
+		// Its snapshots are claimed by the next cleanup, as for the daily Reconcile.
 		if r.Catalog == nil {
-			r.clearMarker(ctx, im, c) // no catalog to write
+			done.add(ctx, im) // no catalog to write
 			return false
 		}
 		if !r.recordCopy(ctx, im, c) {
 			return false // failed (recorded as retryable) or dry run: the marker stays
 		}
-		r.clearMarker(ctx, im, c)
+		done.add(ctx, im)
 		return true
 	}
 	it.Reason = "copy is " + im.Status + "; the next run looks again"
@@ -146,7 +151,7 @@ func (r *run) settleCopy(ctx context.Context, im ecsx.Image, c *collector) bool 
 }
 
 // settleSources acts on the marked source images of one instance: oldest data first.
-func (r *run) settleSources(ctx context.Context, g pendingGroup, c *collector) {
+func (r *run) settleSources(ctx context.Context, g pendingGroup, done *markerBatch, c *collector) {
 	imgs := slices.Clone(g.images)
 	slices.SortFunc(imgs, func(a, b ecsx.Image) int { return r.compareData(a, b, nil) })
 	revived := map[string]bool{}
@@ -169,9 +174,8 @@ func (r *run) settleSources(ctx context.Context, g pendingGroup, c *collector) {
 				r.reviveSource(ctx, im.Region, g.instance, slot, c)
 			}
 		case im.Status == ecsx.StatusAvailable:
-			r.claimSeen(ctx, im)
 			if r.copyToDestinations(ctx, im, r.pol.Destinations, c) {
-				r.clearMarker(ctx, im, c)
+				done.add(ctx, im)
 			}
 		case im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting:
 			it.Reason = "source is " + im.Status + "; the next run looks again"
@@ -235,13 +239,45 @@ func (r *run) clearMarkers(ctx context.Context, region string, imgs []ecsx.Image
 			}
 		default:
 			r.recordAt(ctx, warn, "pending", ResultSkipped, Item{Region: region, ErrorCode: ecsx.Code(err),
-				Reason: fmt.Sprintf("%d stale pending markers left; the next run looks again", len(batch))}, err, time.Time{})
+				Reason: fmt.Sprintf("%d pending markers left; the next run looks again", len(batch))}, err, time.Time{})
 		}
 	}
 	if done > 0 {
-		r.record(ctx, "pending", ResultOK, Item{Region: region, Reason: fmt.Sprintf("%d stale pending markers removed", done)}, nil, time.Time{})
+		r.record(ctx, "pending", ResultOK, Item{Region: region, Reason: fmt.Sprintf("%d pending markers removed: their work is done", done)}, nil, time.Time{})
 	}
 	return done
+}
+
+// markerBatch collects the images whose marker can go and removes the markers 50 at a
+// time per region.
+type markerBatch struct {
+	r        *run
+	c        *collector
+	mu       sync.Mutex
+	byRegion map[string][]ecsx.Image
+}
+
+func (b *markerBatch) add(ctx context.Context, im ecsx.Image) {
+	b.mu.Lock()
+	b.byRegion[im.Region] = append(b.byRegion[im.Region], im)
+	var full []ecsx.Image
+	if len(b.byRegion[im.Region]) >= 50 {
+		full, b.byRegion[im.Region] = b.byRegion[im.Region], nil
+	}
+	b.mu.Unlock()
+	if full != nil {
+		b.r.clearMarkers(ctx, im.Region, full, b.c)
+	}
+}
+
+func (b *markerBatch) flush(ctx context.Context) {
+	b.mu.Lock()
+	all := b.byRegion
+	b.byRegion = map[string][]ecsx.Image{}
+	b.mu.Unlock()
+	for _, region := range slices.Sorted(maps.Keys(all)) {
+		b.r.clearMarkers(ctx, region, all[region], b.c)
+	}
 }
 
 // withoutMarker returns tags without the pending marker (the catalog records what an

@@ -259,8 +259,8 @@ func TestPendingKilledRunIsFinishedByTheNext(t *testing.T) {
 	if got := marked(e, src, policy.PendingCopy); len(got) != 2 {
 		t.Fatalf("after the kill, sources marked: %v, want both (neither is settled)", got)
 	}
-	// Both untags of the next run are lost (one attempt each, no retry).
-	e.fake.failNext("UntagResources", ecsx.NewError("ServiceUnavailable", 503, "lost"), ecsx.NewError("ServiceUnavailable", 503, "lost"))
+	// The next run's untag (one batch) is lost (one attempt, no retry).
+	e.fake.failNext("UntagResources", ecsx.NewError("ServiceUnavailable", 503, "lost"))
 	d = e.deps()
 	d.Retry.Attempts = 1
 	sum, err := d.ReconcilePending(context.Background())

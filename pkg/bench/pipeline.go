@@ -53,13 +53,14 @@ type PipelineConfig struct {
 	Concurrency int
 	Speed       float64 // simulated seconds per wall second
 	Limits      Limits
-	// EventsLost: no image event reaches copy-image; reconcile runs every ReconcileEvery.
+	// EventsLost: no image event reaches copy-image; the pending reconcile (copy-image's
+	// "pending" timer: only the images marked pending) runs every ReconcileEvery.
 	EventsLost     bool
 	ReconcileEvery time.Duration
 }
 
 // RunPipeline runs create-image on the timer, copy-image on every image event (or, with
-// events lost, reconcile on its timer), until every instance's image has a copy accepted
+// events lost, the pending reconcile on its timer), until every instance's image has a copy accepted
 // in both DR regions.
 func RunPipeline(cfg PipelineConfig) (PipelineResult, error) {
 	wallStart := time.Now()
@@ -160,7 +161,7 @@ func RunPipeline(cfg PipelineConfig) (PipelineResult, error) {
 				if err := clock.Sleep(ctx, next.Sub(clock.Now())); err != nil {
 					return
 				}
-				sum, _ := deps(api, pol, clock, clock.Now(), nil).Reconcile(bg)
+				sum, _ := deps(api, pol, clock, clock.Now(), nil).ReconcilePending(bg)
 				fail(len(sum.Failed))
 			}
 		}()

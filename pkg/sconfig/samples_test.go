@@ -53,6 +53,7 @@ func TestTimerSamples(t *testing.T) {
 	}{
 		{"timer-create-image.json", "create-image", "daily"},
 		{"timer-copy-reconcile.json", "copy-image", "reconcile-0"},
+		{"timer-copy-pending.json", "copy-image", "pending"},
 		{"timer-cleanup.json", "cleanup", "shard-0"},
 		{"timer-rds-offsite.json", "rds-offsite", "every-6h"},
 	}
