@@ -103,7 +103,7 @@ func TestLoadRepoSYaml(t *testing.T) {
 		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 2 * * *"},
 		{"timer:reconcile-0:CRON_TZ=Asia/Shanghai 0 0 3 * * *", "timer:reconcile-1:CRON_TZ=Asia/Shanghai 0 10 3 * * *",
 			"timer:reconcile-2:CRON_TZ=Asia/Shanghai 0 20 3 * * *", "timer:reconcile-3:CRON_TZ=Asia/Shanghai 0 30 3 * * *",
-			"eventbridge:image-ready:"},
+			"timer:pending:CRON_TZ=Asia/Shanghai 0 */5 2-5 * * *", "eventbridge:image-ready:"},
 		{"timer:shard-0:CRON_TZ=Asia/Shanghai 0 0 4 * * *", "timer:shard-1:CRON_TZ=Asia/Shanghai 0 10 4 * * *",
 			"timer:shard-2:CRON_TZ=Asia/Shanghai 0 20 4 * * *", "timer:shard-3:CRON_TZ=Asia/Shanghai 0 30 4 * * *",
 			"timer:shard-4:CRON_TZ=Asia/Shanghai 0 40 4 * * *", "timer:shard-5:CRON_TZ=Asia/Shanghai 0 50 4 * * *",
