@@ -96,9 +96,12 @@ type runner struct {
 	jitter *rand.Rand
 	pick   *rand.Rand
 
-	records     []InvocationRecord
-	lastFire    map[string]time.Time // function -> last timer fire time
-	triggers    map[string]timer.Trigger
+	records  []InvocationRecord
+	lastFire map[string]time.Time // function -> last timer fire time
+	triggers map[string]timer.Trigger
+	// pendingOn counts the event-drop windows open (in-process: copy-image's pending
+	// timer runs while it is above zero).
+	pendingOn   int
 	lastCleanup time.Time
 	handDeleted map[string]bool
 	closers     []func()
@@ -259,6 +262,9 @@ func (r *runner) deployBinaries() error {
 		}
 	}
 	for _, t := range r.srv.Timers.Triggers() {
+		if t.Name == pendingTrigger {
+			continue // the timer faults replay each function's main timer
+		}
 		r.triggers[t.Function] = t
 	}
 	r.aud.kill = func(ak string) { r.srv.FC.KillByAccessKey(ak) }
@@ -319,10 +325,37 @@ func (r *runner) deployInProcess() error {
 	return nil
 }
 
+// pendingTrigger is copy-image's frequent timer (s.yaml): every 5 minutes it finishes
+// the work marked pending (copies of Available images, catalog entries of finished copies).
+const pendingTrigger = "pending"
+
+// pendingTimer opens (on) or closes an event-drop window for the in-process timers: the
+// pending timer runs while at least one window is open.
+func (r *runner) pendingTimer(on bool) {
+	if r.sched == nil {
+		return
+	}
+	if !on {
+		if r.pendingOn--; r.pendingOn == 0 {
+			r.sched.Remove("copy-image", pendingTrigger)
+		}
+		return
+	}
+	if r.pendingOn++; r.pendingOn == 1 {
+		err := r.sched.Add(timer.Trigger{Function: "copy-image", Name: pendingTrigger, Cron: "CRON_TZ=" + r.sc.Timezone + " 0 */5 * * * *",
+			Payload: `{"action":"reconcile","mode":"pending"}`, Enabled: true})
+		if err != nil && r.res.Err == nil {
+			r.res.Err = fmt.Errorf("pending timer: %w", err)
+		}
+	}
+}
+
 // fire is the in-process timers' callback (on the clock's path: it only queues).
 func (r *runner) fire(t timer.Trigger, event []byte) {
 	r.qmu.Lock()
-	r.lastFire[t.Function] = r.clock.Now()
+	if t.Name == r.triggers[t.Function].Name {
+		r.lastFire[t.Function] = r.clock.Now()
+	}
 	r.qmu.Unlock()
 	r.enqueue(pending{fn: t.Function, payload: event})
 }
@@ -539,7 +572,13 @@ func (r *runner) faultActions(f Fault) []action {
 	case KindEventDuplicate:
 		return delivery(eventbridge.Delivery{Duplicate: 0.7})
 	case KindEventDrop:
-		return delivery(eventbridge.Delivery{Drop: 0.7})
+		// While events are lost, copy-image's pending timer carries the copies (s.yaml
+		// deploys it for the binaries; in process it runs during the window).
+		acts := delivery(eventbridge.Delivery{Drop: 0.7})
+		start, stop := acts[0].do, acts[1].do
+		acts[0].do = func() { start(); r.pendingTimer(true) }
+		acts[1].do = func() { stop(); r.pendingTimer(false) }
+		return acts
 	case KindEventDelay:
 		return delivery(eventbridge.Delivery{Delay: f.For / 3})
 	case KindEventReorder:

@@ -213,7 +213,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	// Day n's cycle: create 02:00, copies on events, reconcile 03:30, cleanup 04:00.
+	// Day n's cycle: create 02:00, copies on events (and the pending timer every 5 minutes
+	// from 02:00 to 05:55), reconcile 03:30, cleanup 04:00.
 	end := DayAt(o.Days, 6, 0)
 	var plan []step
 	if !o.NoTrouble {
@@ -347,7 +348,7 @@ func (d *driver) trouble() []step {
 			d.failedImage = true
 			return d.srv.ECS.FailNextImages("cn-hangzhou", "i-hz-web-1", 1)
 		}},
-		{DayAt(4, 0, 0), "EventBridge drops every event today (the 03:30 reconcile must catch up)", func() error {
+		{DayAt(4, 0, 0), "EventBridge drops every event today (the pending timer must catch up)", func() error {
 			d.srv.Bridge.SetDelivery(eventbridge.Delivery{Drop: 1, Seed: 4})
 			return nil
 		}},

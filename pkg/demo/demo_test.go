@@ -147,6 +147,8 @@ func TestRunWithTrouble(t *testing.T) {
 	}
 	want := map[key]int{
 		{fnCreate, "timer:daily"}: days,
+		// Every 5 minutes from 02:00 to 05:55.
+		{fnCopy, "timer:pending"}: 48 * days,
 		// Day 3: web-1's image fails; its CreateFailed event is delivered too (+1).
 		{fnCopy, "eventbridge:image-ready"}: 2*3 + 1 + 0 + (2 + 1) + 2*2,
 		// 00:30, 06:30, 12:30 and 18:30 of days 1..5, and 00:30 of day 6 (the run ends at 06:00).
@@ -173,7 +175,7 @@ func TestRunWithTrouble(t *testing.T) {
 	// Every source image is copied exactly once to each destination, whatever the events
 	// did; what each copy-image invocation did on the days that matter.
 	copies := map[string]int{} // source image/region -> copies started
-	var dropDayReconcile, dupDayCopied, dupDaySkipped, rejected, cleanupDeleted int
+	var dropDayTimers, dupDayCopied, dupDaySkipped, rejected, cleanupDeleted int
 	leftDay5, collectedDay6 := map[string]bool{}, map[string]bool{}
 	for _, inv := range rep.Invocations {
 		r := decode(t, inv)
@@ -198,8 +200,8 @@ func TestRunWithTrouble(t *testing.T) {
 			copies[c.SourceImage+"/"+c.Region]++
 		}
 		switch {
-		case day == 4 && strings.HasPrefix(inv.Source, "timer:reconcile-"):
-			dropDayReconcile += len(r.Copy.Copied)
+		case day == 4 && (strings.HasPrefix(inv.Source, "timer:reconcile-") || inv.Source == "timer:pending"):
+			dropDayTimers += len(r.Copy.Copied)
 		case day == 6 && inv.Source == "eventbridge:image-ready":
 			dupDayCopied += len(r.Copy.Copied)
 			dupDaySkipped += len(r.Copy.Skipped)
@@ -224,8 +226,8 @@ func TestRunWithTrouble(t *testing.T) {
 			t.Errorf("%s copied %d times", k, n)
 		}
 	}
-	if dropDayReconcile != instances*destinations {
-		t.Errorf("reconcile on the drop day copied %d, want %d (every image the lost events missed)", dropDayReconcile, instances*destinations)
+	if dropDayTimers != instances*destinations {
+		t.Errorf("the copy timers on the drop day copied %d, want %d (every image the lost events missed)", dropDayTimers, instances*destinations)
 	}
 	if dupDayCopied != 2*destinations || dupDaySkipped != 2*destinations {
 		t.Errorf("duplicated-events day: copied %d, skipped %d; want %d and %d", dupDayCopied, dupDaySkipped, 2*destinations, 2*destinations)
@@ -424,14 +426,17 @@ func TestInvariantsCatchSabotage(t *testing.T) {
 		want []string
 	}{
 		{
-			// Day 4 loses every event; without the reconcile timer nothing copies day 4.
-			name: "reconcile timer removed before the drop day",
+			// Day 4 loses every event; without the copy timers nothing copies day 4.
+			name: "copy timers removed before the drop day",
 			at:   DayAt(3, 12, 0),
 			do: func(_ context.Context, srv *localcloud.Server) error {
 				for k := range 4 {
 					if !srv.Timers.Remove(fnCopy, fmt.Sprintf("reconcile-%d", k)) {
 						return fmt.Errorf("no reconcile-%d timer", k)
 					}
+				}
+				if !srv.Timers.Remove(fnCopy, "pending") {
+					return errors.New("no pending timer")
 				}
 				return nil
 			},

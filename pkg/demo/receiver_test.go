@@ -110,7 +110,11 @@ func TestReceiverInSecondSourceRegion(t *testing.T) {
 	}
 
 	// Run to 02:50 of day 1: create at 02:00, copies on events only (the first reconcile
-	// shard runs at 03:00).
+	// shard runs at 03:00; the pending timer, which would copy what events miss, is off:
+	// the receiver must do it).
+	if !srv.Timers.Remove(fnCopy, "pending") {
+		t.Fatal("no pending timer on copy-image")
+	}
 	end := DayAt(1, 2, 50)
 	for {
 		if !srv.Env.Tracker.WaitIdle(3 * time.Minute) {
