@@ -298,10 +298,6 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		sum, err := deps.Create(ctx, now)
 		res.Create = &sum
 		return res, err
-	case h.fn == CopyImage && kind == events.KindTimer && timerMode(timer) == modePending:
-		sum, err := deps.ReconcilePending(ctx)
-		res.Copy = &sum
-		return res, err
 	case h.fn == CopyImage && kind == events.KindTimer:
 		res.Mode = cmp.Or(tp.Mode, ModeDeep)
 		reconcile := deps.Reconcile

@@ -353,7 +353,7 @@ func (r *runner) pendingTimer(on bool) {
 // fire is the in-process timers' callback (on the clock's path: it only queues).
 func (r *runner) fire(t timer.Trigger, event []byte) {
 	r.qmu.Lock()
-	if t.Name == r.triggers[t.Function].Name {
+	if t.Name != pendingTrigger { // the timer faults replay the main timers
 		r.lastFire[t.Function] = r.clock.Now()
 	}
 	r.qmu.Unlock()
