@@ -156,8 +156,8 @@ func TestRunWithTrouble(t *testing.T) {
 		{fnDrill, "timer:drill"}:      6 * days,
 		{fnDrill, "timer:rpo"}:        days,
 	}
-	// The deep reconcile runs in 4 shards, cleanup in 8 (s.yaml): each shard's timer once a day.
-	for k := range 4 {
+	// The deep reconcile and cleanup run in 8 shards each (s.yaml): each shard's timer once a day.
+	for k := range 8 {
 		want[key{fnCopy, fmt.Sprintf("timer:reconcile-%d", k)}] = days
 	}
 	for k := range 8 {
@@ -430,7 +430,7 @@ func TestInvariantsCatchSabotage(t *testing.T) {
 			name: "copy timers removed before the drop day",
 			at:   DayAt(3, 12, 0),
 			do: func(_ context.Context, srv *localcloud.Server) error {
-				for k := range 4 {
+				for k := range 8 {
 					if !srv.Timers.Remove(fnCopy, fmt.Sprintf("reconcile-%d", k)) {
 						return fmt.Errorf("no reconcile-%d timer", k)
 					}

@@ -109,13 +109,13 @@ func TestReceiverInSecondSourceRegion(t *testing.T) {
 		t.Errorf("%d timers deployed across both stacks, want the main stack's %d", got, mainTimers)
 	}
 
-	// Run to 02:50 of day 1: create at 02:00, copies on events only (the first reconcile
-	// shard runs at 03:00; the pending timer, which would copy what events miss, is off:
+	// Run to 02:25 of day 1: create at 02:00, copies on events only (the first reconcile
+	// shard runs at 02:30; the pending timer, which would copy what events miss, is off:
 	// the receiver must do it).
 	if !srv.Timers.Remove(fnCopy, "pending") {
 		t.Fatal("no pending timer on copy-image")
 	}
-	end := DayAt(1, 2, 50)
+	end := DayAt(1, 2, 25)
 	for {
 		if !srv.Env.Tracker.WaitIdle(3 * time.Minute) {
 			t.Fatal("the local cloud did not go idle")
@@ -140,7 +140,7 @@ func TestReceiverInSecondSourceRegion(t *testing.T) {
 			}
 		}
 		if strings.HasPrefix(inv.Source, "timer:") && inv.Function != fnCreate && !strings.HasPrefix(inv.Function, "ecs-image-dr-dr-drill") && inv.Function != fnOffsite {
-			t.Errorf("unexpected timer run before 02:50: %s %s", inv.Function, inv.Source)
+			t.Errorf("unexpected timer run before 02:25: %s %s", inv.Function, inv.Source)
 		}
 	}
 	if recv == 0 {

@@ -110,8 +110,8 @@ func TestDeployProvisionsFromTheEnvironment(t *testing.T) {
 	if got := len(srv.FC.Functions()); got != 5 {
 		t.Errorf("%d functions deployed, want 5", got)
 	}
-	if got := len(srv.Timers.Triggers()); got != 17 {
-		t.Errorf("%d timer triggers, want 17 (create, 4 reconcile shards, pending, 8 cleanup shards, rds-offsite, drill, rpo)", got)
+	if got := len(srv.Timers.Triggers()); got != 21 {
+		t.Errorf("%d timer triggers, want 21 (create, 8 reconcile shards, pending, 8 cleanup shards, rds-offsite, drill, rpo)", got)
 	}
 	spec, ok := srv.FC.Function("ecs-image-dr-create-image")
 	if !ok || spec.Env["DR_ECS_ENDPOINT"] != srv.Addr() || spec.Env["DR_SLS_PROJECT"] != "dr-local" || spec.Env["DR_POLICY"] != string(policyYAML) {
