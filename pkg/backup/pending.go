@@ -37,13 +37,30 @@ import (
 //     slot gets its next attempt; a source in progress is left for the next run.
 //
 // When nothing is pending it makes exactly one ECS call per region of the policy. It is
-// deadline-aware like the other services: past the soft deadline it starts no new image
-// (Remaining says how many), and the markers left carry the rest to the next run.
+// deadline-aware like the other services, and more: it starts no new image past
+// PendingBudget from its start (or the invocation's soft deadline, if earlier), so runs of
+// a 5-minute timer do not overlap; what it left is logged, not an error (an FC retry would
+// only overlap the next tick), since the markers carry it to the next run.
 // Errors: like Reconcile, only retryable failures make it return an error.
 func (d Deps) ReconcilePending(ctx context.Context) (CopySummary, error) {
 	r, err := d.start()
 	if err != nil {
 		return CopySummary{}, err
+	}
+	if sd, ok := ctx.Value(softKey{}).(*softDeadline); ok {
+		// A soft deadline of its own, on the invocation's clock; it shadows the
+		// invocation's, so what it leaves is not the invocation's remaining work.
+		at := sd.now().Add(PendingBudget)
+		if sd.at.Before(at) {
+			at = sd.at
+		}
+		ctx = WithSoftDeadline(ctx, at, sd.now)
+		defer func() {
+			if left := Remaining(ctx); len(left) > 0 {
+				r.recordAt(ctx, warn, "pending", ResultSkipped, Item{Reason: fmt.Sprintf("run budget reached: not started %v; "+
+					"their markers carry them to the next run", left)}, nil, time.Time{})
+			}
+		}()
 	}
 	var c collector
 	sources := r.pendingImages(ctx, r.pol.SourceRegions(), policy.PendingCopy, &c)
@@ -82,6 +99,10 @@ func (d Deps) ReconcilePending(ctx context.Context) (CopySummary, error) {
 
 	return r.copySummary(&c, slices.Sorted(maps.Keys(synced))), failedError("pending copy", retryableOnly(c.get("failed")))
 }
+
+// PendingBudget bounds one pending run: past it no new image is started (the copy-image
+// timer runs it every 5 minutes, so one run never overlaps the next).
+const PendingBudget = 4 * time.Minute
 
 // pendingGroup is the marked source images of one instance in one region.
 type pendingGroup struct {

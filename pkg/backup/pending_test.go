@@ -377,8 +377,8 @@ func TestMarkersClearedByEventsAndReconcile(t *testing.T) {
 	}
 }
 
-// Past the soft deadline the pending run starts nothing and says what remains; the
-// markers carry it to the next run.
+// Past the invocation's soft deadline the pending run starts nothing and logs what it
+// left; the markers carry it to the next run (no FC retry: the next tick is minutes away).
 func TestPendingStopsAtSoftDeadline(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -388,11 +388,47 @@ func TestPendingStopsAtSoftDeadline(t *testing.T) {
 	if err != nil || len(sum.Copied) != 0 {
 		t.Fatalf("past the soft deadline: copied %+v err %v", sum.Copied, err)
 	}
-	if left := Remaining(ctx); left["images to copy"] != 2 {
-		t.Errorf("remaining = %v, want 2 images to copy", left)
+	if left := Remaining(ctx); left != nil {
+		t.Errorf("the invocation's remaining work = %v, want none", left)
+	}
+	if !strings.Contains(e.logs.String(), "not started map[images to copy:2]") {
+		t.Errorf("no record of the 2 images left:\n%s", e.logs)
 	}
 	if got := marked(e, src, policy.PendingCopy); len(got) != 2 {
 		t.Errorf("markers = %v, want both kept for the next run", got)
+	}
+}
+
+// A pending run stops starting work after PendingBudget even when the invocation has
+// more time; what it left is logged, not reported as the invocation's remaining work (the
+// next tick continues from the markers).
+func TestPendingRunBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	readySource(t, e)
+	var calls atomic.Int32
+	soft := func() time.Time { // the invocation's clock: 5 minutes pass per look
+		return t0.Add(time.Duration(calls.Add(1)-1) * 5 * time.Minute)
+	}
+	ctx := WithSoftDeadline(context.Background(), t0.Add(time.Hour), soft)
+	sum, err := e.deps().ReconcilePending(ctx)
+	if err != nil || len(sum.Copied) != 0 {
+		t.Fatalf("past the run budget: copied %+v err %v", sum.Copied, err)
+	}
+	if left := Remaining(ctx); left != nil {
+		t.Errorf("the invocation's remaining work = %v, want none (the markers carry it)", left)
+	}
+	if n := len(e.records(map[string]string{"action": "pending", "result": "skipped"})); n == 0 ||
+		!strings.Contains(e.logs.String(), "run budget reached") {
+		t.Errorf("no record of the work left at the budget:\n%s", e.logs)
+	}
+	if got := marked(e, src, policy.PendingCopy); len(got) != 2 {
+		t.Errorf("markers = %v, want both kept for the next run", got)
+	}
+	// Within the budget the same run copies everything.
+	ctx = WithSoftDeadline(context.Background(), t0.Add(time.Hour), e.clock)
+	if sum, err := e.deps().ReconcilePending(ctx); err != nil || len(sum.Copied) != 4 {
+		t.Fatalf("within the budget: copied %d err %v, want 4", len(sum.Copied), err)
 	}
 }
 
