@@ -136,16 +136,9 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	}
 	today := time.Date(dayStart.Year(), dayStart.Month(), dayStart.Day(), 2, 0, 0, 0, dayStart.Location())
 
-	// The account: the fleet, its history (what yesterday's cleanup left) and catalog.
-	seed := daySeed(c.Instances)
-	srcDays, dstDays := historyShape(pol, today, 400)
-	entries := seedHistory(&seed, pol, seed.Instances, today, srcDays, dstDays)
-	res.Seeded = map[string]int{}
-	for _, im := range seed.Images {
-		if im.Tags[policy.TagManagedBy] == policy.ManagedByValue {
-			res.Seeded[im.Region]++
-		}
-	}
+	// The account: the fleet, its history (what yesterday's cleanup left) and catalog,
+	// bulk-seeded into the local ECS (no API calls, no events).
+	seed := daySeed()
 	clock := core.NewManualClock(dayStart)
 	if c.Speed > 0 {
 		// A scaled clock runs while the account is seeded: start it early and move it to
@@ -159,11 +152,28 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	if err != nil {
 		return res, err
 	}
-	seed.Images = nil // the service holds them now
 	if err := srv.Start("127.0.0.1:0"); err != nil {
 		return res, err
 	}
 	defer srv.Close()
+	instances := fleetInstances(c.Instances)
+	for _, r := range SourceRegions {
+		in := instances[r]
+		if _, err := srv.ECS.SeedInstances(r, len(in), func(i int) ecs.InstanceSeed { return in[i] }); err != nil {
+			return res, err
+		}
+	}
+	srcDays, dstDays := historyShape(pol, today, 400)
+	hist, entries := seedHistory(pol, instances, today, srcDays, dstDays)
+	res.Seeded = map[string]int{}
+	for _, r := range append(slices.Clone(SourceRegions), DRRegions...) { // sources first: copies name them
+		imgs := hist[r]
+		if _, err := srv.ECS.SeedImages(r, len(imgs), func(i int) ecs.FleetImage { return imgs[i] }); err != nil {
+			return res, err
+		}
+		res.Seeded[r] = len(imgs)
+	}
+	hist = nil
 	progress("seeded %d instances and %d managed images (%v)", c.Instances, sum(res.Seeded), time.Since(wall).Round(time.Millisecond))
 
 	if err := provisionDay(ctx, srv, pol, entries); err != nil {
@@ -283,8 +293,8 @@ const (
 	dayLogstore   = "ecs-image-dr"
 )
 
-// daySeed is the account: 5 source regions, 2 DR regions, n instances.
-func daySeed(n int) ecs.Seed {
+// daySeed is the account: 5 source regions and 2 DR regions, no instance yet.
+func daySeed() ecs.Seed {
 	seed := ecs.DefaultSeed()
 	seed.Instances = nil
 	have := map[string]bool{}
@@ -300,15 +310,21 @@ func daySeed(n int) ecs.Seed {
 	}
 	seed.ImageQuota = 1 << 30
 	seed.CopyConcurrency = 1 << 20 // real ECS queues copies too; their wait is not what is measured here
+	return seed
+}
+
+// fleetInstances are n protected instances, by source region (round robin).
+func fleetInstances(n int) map[string][]ecs.InstanceSeed {
+	out := map[string][]ecs.InstanceSeed{}
+	tags := map[string]string{"app": "web", "backup": "daily"}
 	for i := range n {
 		region := SourceRegions[i%len(SourceRegions)]
-		seed.Instances = append(seed.Instances, ecs.InstanceSeed{
+		out[region] = append(out[region], ecs.InstanceSeed{
 			ID: fmt.Sprintf("i-fleet%06d", i), Region: region, Name: fmt.Sprintf("web-%d", i), Status: "Running",
-			Tags:  map[string]string{"app": "web", "backup": "daily"},
-			Disks: []ecs.DiskSeed{{Type: "system", SizeGiB: diskGiB}},
+			Tags: tags, Disks: []ecs.DiskSeed{{Type: "system", SizeGiB: diskGiB}},
 		})
 	}
-	return seed
+	return out
 }
 
 // provisionDay creates what `s deploy` does not (catalog buckets, the SLS project and

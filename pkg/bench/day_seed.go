@@ -80,10 +80,10 @@ func historyShape(pol *policy.Policy, today time.Time, daysBack int) (src, dst [
 // copyLag is how long after its source a seeded copy became Available.
 const copyLag = 12 * time.Minute
 
-// seedHistory appends to seed the images the product would have left by yesterday's
-// cleanup, named and tagged exactly as create-image and copy-image tag them, and returns
-// the catalog entries of the newest image of every instance in every region.
-func seedHistory(seed *ecs.Seed, pol *policy.Policy, instances []ecs.InstanceSeed, today time.Time, srcDays, dstDays []int) []catalog.Entry {
+// seedHistory is, by region, the images the product would have left by yesterday's
+// cleanup, named and tagged exactly as create-image and copy-image tag them, and the
+// catalog entries of the newest image of every instance in every region.
+func seedHistory(pol *policy.Policy, instances map[string][]ecs.InstanceSeed, today time.Time, srcDays, dstDays []int) (map[string][]ecs.FleetImage, []catalog.Entry) {
 	n := 0
 	id := func() string { n++; return fmt.Sprintf("m-hist%014x", n) }
 	need := map[int]bool{}
@@ -105,47 +105,52 @@ func seedHistory(seed *ecs.Seed, pol *policy.Policy, instances []ecs.InstanceSee
 	for _, d := range dstDays {
 		keepDst[d] = true
 	}
+	out := map[string][]ecs.FleetImage{}
 	var entries []catalog.Entry
-	for _, in := range instances {
-		newestSrc, newestDst := map[string]bool{}, map[string]bool{}
-		for _, d := range days {
-			created := today.AddDate(0, 0, -d).Add(BuildTime())
-			slot := pol.Slot(today.AddDate(0, 0, -d))
-			name := pol.ImageName(in.ID, in.Name, in.Region, slot)
-			srcID := id()
-			if keepSrc[d] {
-				tags := pol.ManagedTags(map[string]string{policy.TagSourceInstance: in.ID, policy.TagSlot: slot,
-					policy.TagRole: policy.RoleSource, policy.TagSourceRegion: in.Region, policy.TagAttempt: "1"})
-				seed.Images = append(seed.Images, ecs.ImageSeed{ID: srcID, Region: in.Region, Name: name, SizeGiB: diskGiB,
-					Tags: tags, CreationTime: created, SourceInstanceID: in.ID})
-				if !newestSrc[in.Region] {
-					newestSrc[in.Region] = true
-					entries = append(entries, catalog.Entry{Policy: pol.Name, InstanceID: in.ID, Region: in.Region, ImageID: srcID,
-						ImageName: name, Role: policy.RoleSource, SourceRegion: in.Region, Slot: slot, CreationTime: created,
-						DataTime: created, SizeGiB: diskGiB, Tags: tags, RPOSeconds: 0, UpdatedAt: created})
+	for _, region := range SourceRegions {
+		for _, in := range instances[region] {
+			newestSrc, newestDst := false, map[string]bool{}
+			for _, d := range days {
+				created := today.AddDate(0, 0, -d).Add(BuildTime())
+				slot := pol.Slot(today.AddDate(0, 0, -d))
+				name := pol.ImageName(in.ID, in.Name, in.Region, slot)
+				srcID := id()
+				if keepSrc[d] {
+					tags := pol.ManagedTags(map[string]string{policy.TagSourceInstance: in.ID, policy.TagSlot: slot,
+						policy.TagRole: policy.RoleSource, policy.TagSourceRegion: in.Region, policy.TagAttempt: "1"})
+					out[in.Region] = append(out[in.Region], ecs.FleetImage{ID: srcID, Name: name, SystemGiB: diskGiB,
+						Tags: tags, CreationTime: created, SourceInstanceID: in.ID,
+						Description: fmt.Sprintf("ecs-image-dr policy %s: instance %s, slot %s, attempt 1", pol.Name, in.ID, slot)})
+					if !newestSrc {
+						newestSrc = true
+						entries = append(entries, catalog.Entry{Policy: pol.Name, InstanceID: in.ID, Region: in.Region, ImageID: srcID,
+							ImageName: name, Role: policy.RoleSource, SourceRegion: in.Region, Slot: slot, CreationTime: created,
+							DataTime: created, SizeGiB: diskGiB, Tags: tags, RPOSeconds: 0, UpdatedAt: created})
+					}
 				}
-			}
-			if !keepDst[d] {
-				continue
-			}
-			for _, dr := range DRRegions {
-				tags := pol.ManagedTags(map[string]string{policy.TagSourceImage: srcID, policy.TagSourceInstance: in.ID,
-					policy.TagSourceRegion: in.Region, policy.TagSlot: slot, policy.TagRole: policy.RoleCopy, policy.TagAttempt: "1",
-					policy.TagDataTime: created.UTC().Format(time.RFC3339)})
-				cid, cname := id(), pol.CopyName(name, dr)
-				seed.Images = append(seed.Images, ecs.ImageSeed{ID: cid, Region: dr, Name: cname, SizeGiB: diskGiB,
-					Tags: tags, CreationTime: created.Add(copyLag)})
-				if !newestDst[dr] {
-					newestDst[dr] = true
-					entries = append(entries, catalog.Entry{Policy: pol.Name, InstanceID: in.ID, Region: dr, ImageID: cid,
-						ImageName: cname, Role: policy.RoleCopy, SourceImageID: srcID, SourceRegion: in.Region, Slot: slot,
-						CreationTime: created.Add(copyLag), DataTime: created, SizeGiB: diskGiB, Tags: tags,
-						RPOSeconds: int64(copyLag / time.Second), UpdatedAt: created.Add(copyLag)})
+				if !keepDst[d] {
+					continue
+				}
+				for _, dr := range DRRegions {
+					tags := pol.ManagedTags(map[string]string{policy.TagSourceImage: srcID, policy.TagSourceInstance: in.ID,
+						policy.TagSourceRegion: in.Region, policy.TagSlot: slot, policy.TagRole: policy.RoleCopy, policy.TagAttempt: "1",
+						policy.TagDataTime: created.UTC().Format(time.RFC3339)})
+					cid, cname := id(), pol.CopyName(name, dr)
+					out[dr] = append(out[dr], ecs.FleetImage{ID: cid, Name: cname, SystemGiB: diskGiB, Tags: tags,
+						CreationTime: created.Add(copyLag), CopySourceRegion: in.Region, CopySourceImageID: srcID,
+						Description: fmt.Sprintf("ecs-image-dr policy %s: copy of %s from %s, attempt 1", pol.Name, srcID, in.Region)})
+					if !newestDst[dr] {
+						newestDst[dr] = true
+						entries = append(entries, catalog.Entry{Policy: pol.Name, InstanceID: in.ID, Region: dr, ImageID: cid,
+							ImageName: cname, Role: policy.RoleCopy, SourceImageID: srcID, SourceRegion: in.Region, Slot: slot,
+							CreationTime: created.Add(copyLag), DataTime: created, SizeGiB: diskGiB, Tags: tags,
+							RPOSeconds: int64(copyLag / time.Second), UpdatedAt: created.Add(copyLag)})
+					}
 				}
 			}
 		}
 	}
-	return entries
+	return out, entries
 }
 
 // memStore is an ossx.Store straight onto the local OSS's in-process state: the catalog
