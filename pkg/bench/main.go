@@ -33,6 +33,16 @@ type Options struct {
 	FleetWindow time.Duration
 	// FunctionLog receives the fleet day's function output (nil: discarded).
 	FunctionLog io.Writer
+	// Parallel is how many of the pipeline, baseline, event, planning and function
+	// scenarios run at once (0: 3).
+	Parallel int
+}
+
+func (o Options) parallel() int {
+	if o.Parallel > 0 {
+		return o.Parallel
+	}
+	return 3
 }
 
 // Report is everything one bench run measured (latest.json).
@@ -49,7 +59,10 @@ type Report struct {
 	FCCost    []FCCost           `json:"fcCost"`
 	Days      []DayResult        `json:"fleetDays"`
 	Missing   []string           `json:"notMeasured"`
-	WallTime  time.Duration      `json:"wallNs"`
+	// ScenarioWall is each scenario's wall time (they run Options.Parallel at a time).
+	ScenarioWall []ScenarioWall `json:"scenarioWall"`
+	Parallel     int            `json:"parallel"`
+	WallTime     time.Duration  `json:"wallNs"`
 }
 
 // CleanupPlanResult is the planner's time at a large image count.
@@ -88,7 +101,13 @@ func Main(w io.Writer, o Options) error {
 	}
 	plan = append(plan, pc{sizes[len(sizes)-1], 32, false})
 	plan = append(plan, pc{min(1000, sizes[len(sizes)-1]), 4, true})
-	for _, p := range plan {
+	// The scenarios are independent (each its own fleet, clock and servers) and mostly
+	// wait (a pipeline's wall time is its virtual-time steps, each waiting for quiet), so
+	// they run o.Parallel at a time; their figures are on virtual or manual clocks and do
+	// not depend on it. The report keeps the order below.
+	var jobs []benchJob
+	pipes := make([]*PipelineResult, len(plan))
+	for i, p := range plan {
 		name := fmt.Sprintf("pipeline/n=%d/c=%d", p.n, p.conc)
 		if p.lost {
 			name += "/events-lost"
@@ -96,49 +115,76 @@ func Main(w io.Writer, o Options) error {
 		if !run(name) {
 			continue
 		}
-		logf("%s…", name)
-		r, err := RunPipeline(PipelineConfig{Instances: p.n, Concurrency: p.conc, Speed: o.Speed, Limits: DefaultBenchLimits,
-			EventsLost: p.lost, ReconcileEvery: 5 * time.Minute})
-		r.Name = name
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		logf("%s: %s end-to-end, %.2fx limit, %d failed, %.1fs wall (%d virtual-time steps, %.1fs making sure of quiet)", name, r.EndToEnd.Round(time.Second),
-			ratio(r.EndToEnd, r.Limit), r.Failed, r.WallTime.Seconds(), r.Steps, r.QuietWall.Seconds())
-		rep.Pipelines = append(rep.Pipelines, r)
+		jobs = append(jobs, benchJob{name, func() error {
+			r, err := RunPipeline(PipelineConfig{Instances: p.n, Concurrency: p.conc, Speed: o.Speed, Limits: DefaultBenchLimits,
+				EventsLost: p.lost, ReconcileEvery: 5 * time.Minute})
+			r.Name = name
+			if err != nil {
+				return err
+			}
+			logf("%s: %s end-to-end, %.2fx limit, %d failed, %.1fs wall (%d virtual-time steps, %.1fs making sure of quiet)", name, r.EndToEnd.Round(time.Second),
+				ratio(r.EndToEnd, r.Limit), r.Failed, r.WallTime.Seconds(), r.Steps, r.QuietWall.Seconds())
+			pipes[i] = &r
+			return nil
+		}})
 	}
-	for _, n := range sizes {
+	bases := make([]*PipelineResult, len(sizes))
+	for i, n := range sizes {
 		name := fmt.Sprintf("baseline/n=%d", n)
 		if !run(name) {
 			continue
 		}
-		logf("%s…", name)
-		r, err := RunBaseline(n, DefaultBenchLimits)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		r.Name = name
-		rep.Baselines = append(rep.Baselines, r)
+		jobs = append(jobs, benchJob{name, func() error {
+			r, err := RunBaseline(n, DefaultBenchLimits)
+			if err != nil {
+				return err
+			}
+			r.Name = name
+			bases[i] = &r
+			return nil
+		}})
 	}
-	for _, n := range []int{50, sizes[len(sizes)-1]} {
+	evSizes := []int{50, sizes[len(sizes)-1]}
+	evs := make([]*EventCost, len(evSizes))
+	for i, n := range evSizes {
 		name := fmt.Sprintf("event/n=%d", n)
 		if !run(name) {
 			continue
 		}
-		logf("%s…", name)
-		r, err := RunEventCost(n, DefaultBenchLimits)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		rep.Events = append(rep.Events, r)
+		jobs = append(jobs, benchJob{name, func() error {
+			r, err := RunEventCost(n, DefaultBenchLimits)
+			if err != nil {
+				return err
+			}
+			evs[i] = &r
+			return nil
+		}})
 	}
 	if run("cleanup-plan") {
-		logf("cleanup-plan…")
-		rep.Cleanup = runCleanupPlan(100_000)
+		jobs = append(jobs, benchJob{"cleanup-plan", func() error { rep.Cleanup = runCleanupPlan(100_000); return nil }})
 	}
 	if run("functions") {
-		logf("functions…")
-		rep.Functions = RunFunctions(".")
+		jobs = append(jobs, benchJob{"functions", func() error { rep.Functions = RunFunctions("."); return nil }})
+	}
+	walls, err := runJobs(jobs, o.parallel(), logf)
+	rep.ScenarioWall, rep.Parallel = walls, o.parallel()
+	if err != nil {
+		return err
+	}
+	for _, r := range pipes {
+		if r != nil {
+			rep.Pipelines = append(rep.Pipelines, *r)
+		}
+	}
+	for _, r := range bases {
+		if r != nil {
+			rep.Baselines = append(rep.Baselines, *r)
+		}
+	}
+	for _, r := range evs {
+		if r != nil {
+			rep.Events = append(rep.Events, *r)
+		}
 	}
 	if fleet := o.fleet(); run(fmt.Sprintf("fleet-day/n=%d", fleet)) {
 		logf("fleet-day/n=%d…", fleet)
@@ -314,6 +360,13 @@ func writeTable(w io.Writer, rep *Report) {
 	fmt.Fprintln(w, "Not measured:")
 	for _, m := range rep.Missing {
 		fmt.Fprintf(w, "- %s\n", m)
+	}
+	if len(rep.ScenarioWall) > 0 {
+		fmt.Fprintf(w, "\nScenario wall times (%d at a time):", max(rep.Parallel, 1))
+		for _, sw := range rep.ScenarioWall {
+			fmt.Fprintf(w, " %s %.0fs;", sw.Name, sw.Wall.Seconds())
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "\nBench wall time: %.0fs.\n", rep.WallTime.Seconds())
 }
