@@ -21,6 +21,7 @@ type Options struct {
 	OutDir string  // where latest.md and latest.json go ("" : nowhere)
 	Speed  float64 // simulated seconds per wall second for the paced runs
 	Only   string  // run only scenarios whose name contains this
+	Skip   string  // comma list: skip scenarios whose name contains one of these
 	// Fleet is the fleet day's size (default 20,000; Quick: 200); SFile its s.yaml
 	// (default s.yaml) and EventShare the share of image events delivered (default 1).
 	Fleet      int
@@ -88,7 +89,14 @@ func Main(w io.Writer, o Options) error {
 	if o.Quick {
 		sizes = []int{100}
 	}
-	run := func(name string) bool { return o.Only == "" || strings.Contains(name, o.Only) }
+	run := func(name string) bool {
+		for _, sk := range strings.Split(o.Skip, ",") {
+			if sk != "" && strings.Contains(name, sk) {
+				return false
+			}
+		}
+		return o.Only == "" || strings.Contains(name, o.Only)
+	}
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...) }
 
 	type pc struct {

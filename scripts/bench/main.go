@@ -23,12 +23,13 @@ func main() {
 	sfile := flag.String("s", "s.yaml", "the project's s.yaml (its code paths hold make build's binaries)")
 	window := flag.Duration("fleet-window", 0, "simulated time the fleet day drives from 01:50 (default 4h)")
 	cpuprof := flag.String("cpuprofile", "", "write the bench process's CPU profile here")
+	skip := flag.String("skip", "", "comma list: skip the scenarios whose name contains one of these (e.g. fleet-day,memory)")
 	parallel := flag.Int("parallel", 3, "scenarios run at once (pipelines, baselines, event costs, planning, functions)")
 	fnlog := flag.String("function-log", "", "file for the fleet day's function output")
 	flag.Parse()
 	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile, FleetSpeed: *fspeed}
 	o.FleetWindow = *window
-	o.Parallel = *parallel
+	o.Parallel, o.Skip = *parallel, *skip
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err == nil {
