@@ -14,23 +14,33 @@ import (
 // release (15-23 MB of these binaries, measured: the SDKs make them ~48 MB, and
 // fault-around maps 64 KB per touched page).
 //
-// The functions are I/O bound (they wait on ECS, OSS and SLS) and their live heap is small
-// (≈10-15 MB at 5,000 instances and concurrency 32), so at cold start:
+// The functions are I/O bound (they wait on ECS, OSS and SLS, paced at a few dozen calls
+// a second) and their live heap is small (≈10-25 MB at 5,000 instances and concurrency
+// 32, sharded), but listings decode large SDK responses, so garbage comes in bursts. At
+// cold start:
 //   - GC percent 50 instead of 100: the heap grows to 1.5× the live heap between
-//     collections, not 2×; each collection of a ~10 MB heap costs about a millisecond of
-//     CPU, and there are a few per second at most;
-//   - a soft memory limit of 3/4 of FC's memory size minus the binary's pages: as the
-//     heap approaches it the GC works harder, so a run that outgrows its plan slows down
-//     (and stops at its soft deadline, the next run continuing) instead of being killed
-//     mid-write by FC's memory check.
+//     collections, not 2×;
+//   - a soft memory limit: the memory budget (DR_MEMORY_BUDGET_MB, default 48, the
+//     product's target for the whole resident set) minus the binary's pages, and never
+//     above 3/4 of FC's memory size minus them. Near the limit the GC collects more
+//     often instead of letting garbage pile up; the limit is soft, so a run whose live
+//     heap outgrows it keeps going (the runtime caps the GC's CPU at half) rather than
+//     being killed by FC's memory check. DR_MEMORY_BUDGET_MB=0 keeps only the FC guard.
 //
 // GOGC or GOMEMLIMIT set in the function's environment win (the operator's choice).
 const (
 	gcPercent = 50
-	// binaryReserveMiB is what the mapped binary and non-Go memory may take of the memory
-	// size (the measured file-backed RSS is 15-23 MB; doubled for margin).
+	// binaryReserveMiB is what the mapped binary and non-Go memory may take of FC's
+	// memory size (the measured file-backed RSS is 15-23 MB; doubled for margin).
 	binaryReserveMiB = 48
 	minLimitMiB      = 32
+	// EnvMemoryBudget is the resident-set budget in MB (default defaultBudgetMB; 0: none).
+	EnvMemoryBudget = "DR_MEMORY_BUDGET_MB"
+	defaultBudgetMB = 48
+	// fileRSSMiB is the binary's resident pages the budget leaves out of the Go limit.
+	fileRSSMiB = 20
+	// minBudgetLimitMiB: a budget cannot push the Go limit below this.
+	minBudgetLimitMiB = 16
 )
 
 // MemorySettings is what TuneMemory set ("" fields: left to the environment).
@@ -61,16 +71,34 @@ func memorySettings(getenv func(string) string) MemorySettings {
 		s.GCPercent = gcPercent
 	}
 	mb, err := strconv.Atoi(strings.TrimSpace(getenv("FC_FUNCTION_MEMORY_SIZE")))
+	if err != nil || mb <= 0 {
+		mb = 0
+	}
+	s.MemorySizeM = mb
+	budget := defaultBudgetMB
+	if v := strings.TrimSpace(getenv(EnvMemoryBudget)); v != "" {
+		if b, err := strconv.Atoi(v); err == nil && b >= 0 {
+			budget = b
+		}
+	}
+	var limit int // MiB; 0: none
+	if budget > 0 {
+		limit = max(budget-fileRSSMiB, minBudgetLimitMiB)
+	}
+	if mb > 0 {
+		guard := max(mb*3/4-binaryReserveMiB, minLimitMiB)
+		if limit == 0 || guard < limit {
+			limit = guard
+		}
+	}
 	switch {
 	case strings.TrimSpace(getenv("GOMEMLIMIT")) != "":
 		s.Note = "GOMEMLIMIT set in the environment"
-	case err != nil || mb <= 0:
-		s.Note = "FC_FUNCTION_MEMORY_SIZE not set: no memory limit"
+	case limit == 0:
+		s.Note = "no memory budget and FC_FUNCTION_MEMORY_SIZE not set: no memory limit"
 	default:
-		s.MemorySizeM = mb
-		limit := max(mb*3/4-binaryReserveMiB, minLimitMiB)
 		s.LimitBytes = int64(limit) << 20
-		s.Note = fmt.Sprintf("memory limit %d MiB of %d MB", limit, mb)
+		s.Note = fmt.Sprintf("memory limit %d MiB (budget %d MB, FC memory size %d MB)", limit, budget, mb)
 	}
 	return s
 }
