@@ -24,7 +24,7 @@ func main() {
 	window := flag.Duration("fleet-window", 0, "simulated time the fleet day drives from 01:50 (default 4h)")
 	cpuprof := flag.String("cpuprofile", "", "write the bench process's CPU profile here")
 	skip := flag.String("skip", "", "comma list: skip the scenarios whose name contains one of these (e.g. fleet-day,memory)")
-	parallel := flag.Int("parallel", 3, "scenarios run at once (pipelines, baselines, event costs, planning, functions)")
+	parallel := flag.Int("parallel", 1, "scenarios run at once (pipelines, baselines, event costs, planning, functions); >1 only on an idle machine: under load it skews the pipelines' virtual time")
 	fnlog := flag.String("function-log", "", "file for the fleet day's function output")
 	flag.Parse()
 	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile, FleetSpeed: *fspeed}
