@@ -221,7 +221,8 @@ func Main(w io.Writer, o Options) error {
 		if s := os.Getenv("BENCH_MEMORY_STEPS"); s != "" {
 			mc.Steps = strings.Split(s, ",")
 		}
-		mc.Speed = 5 // paced as deployed; BENCH_MEMORY_SPEED=0: rates lifted, every worker in flight
+		// Rates lifted, every worker in flight (≈2.5 min); BENCH_MEMORY_SPEED=5: paced as
+		// deployed on simulated time (its reconcile copies the whole day: much longer).
 		if s := os.Getenv("BENCH_MEMORY_SPEED"); s != "" {
 			fmt.Sscan(s, &mc.Speed)
 		}
