@@ -596,22 +596,31 @@ func (inv *inventory) all() []ecsx.Image {
 
 func (r *run) inventory(ctx context.Context, regions []string) (*inventory, error) {
 	inv := &inventory{images: map[string][]ecsx.Image{}, failed: map[string]error{}}
-	var errs []error
-	for _, region := range regions {
-		imgs, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses, Tags: managedFilter(r.pol, nil),
-			Keep: r.imageInShard})
-		if err != nil {
-			err = fmt.Errorf("list images in %s: %w", region, err)
-			inv.failed[region] = err
-			errs = append(errs, err)
+	// Regions are listed in parallel: each has its own API rate (and client-side bucket),
+	// so a shard's run waits for its largest region, not for the sum of them all.
+	imgs := make([][]ecsx.Image, len(regions))
+	errs := make([]error, len(regions))
+	var wg sync.WaitGroup
+	for i, region := range regions {
+		wg.Go(func() {
+			imgs[i], errs[i] = r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
+				Tags: managedFilter(r.pol, nil), Keep: r.imageInShard})
+		})
+	}
+	wg.Wait()
+	for i, region := range regions {
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("list images in %s: %w", region, errs[i])
+			inv.failed[region] = errs[i]
 			continue
 		}
-		for _, im := range imgs {
+		for _, im := range imgs[i] {
 			if managedBy(r.pol, im.Tags) {
 				im.Region = region
 				inv.images[region] = append(inv.images[region], im)
 			}
 		}
+		imgs[i] = nil
 	}
 	return inv, errors.Join(errs...)
 }
