@@ -24,9 +24,21 @@ import (
 // others. inv must be complete (cleanup refuses to run otherwise).
 func (r *run) collectSnapshots(ctx context.Context, inv *inventory, regions []string, c *collector) map[string]bool {
 	tagged := map[string]bool{}
-	for _, region := range regions {
-		started := time.Now()
-		snaps, err := r.ecs.DescribeSnapshots(ctx, region, ecsx.SnapshotQuery{Tags: managedFilter(r.pol, nil), Keep: r.snapshotInShard})
+	// The regions' listings run in parallel (each region has its own API rate); what is
+	// done with them stays one region after another.
+	started := time.Now()
+	lists := make([][]ecsx.Snapshot, len(regions))
+	listErrs := make([]error, len(regions))
+	var wg sync.WaitGroup
+	for i, region := range regions {
+		wg.Go(func() {
+			lists[i], listErrs[i] = r.ecs.DescribeSnapshots(ctx, region, ecsx.SnapshotQuery{Tags: managedFilter(r.pol, nil), Keep: r.snapshotInShard})
+		})
+	}
+	wg.Wait()
+	for i, region := range regions {
+		snaps, err := lists[i], listErrs[i]
+		lists[i] = nil
 		if err != nil {
 			r.fail(ctx, c, "collect-snapshots", failure(Item{Region: region, Reason: "list our snapshots: " + err.Error()}, err), err, started)
 			continue
