@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/backup"
 	"github.com/ecsdr/ecs-image-dr/pkg/events"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
 )
@@ -43,7 +44,7 @@ func parseTimerPayload(fn Function, timer *events.TimerEvent) (timerPayload, err
 	dec := json.NewDecoder(bytes.NewReader([]byte(timer.Payload)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return p, fmt.Errorf("timer payload %q: want {\"action\",\"mode\",\"shard\",\"regions\"}: %v", clip(timer.Payload, 200), err)
+		return p, fmt.Errorf("timer payload %q: want {\"action\",\"mode\",\"shard\",\"regions\"}: %v", backup.CapString(timer.Payload, 200), err)
 	}
 	shard, err := policy.ParseShard(p.Shard)
 	if err != nil {
@@ -75,11 +76,4 @@ func (p timerPayload) checkRegions(pol *policy.Policy) error {
 		}
 	}
 	return nil
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -177,7 +177,7 @@ func failure(it Item, err error) Item {
 	it.ErrorCode = ecsx.Code(err)
 	it.Retryable = ecsx.IsRetryable(err)
 	if it.Reason == "" {
-		it.Reason = capString(err.Error(), maxReason)
+		it.Reason = CapString(err.Error(), maxReason)
 	}
 	return it
 }

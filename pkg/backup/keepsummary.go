@@ -75,7 +75,7 @@ func reasonClass(r string) string {
 			r = r[:i]
 		}
 	}
-	return capString(prefix+r, 80)
+	return CapString(prefix+r, 80)
 }
 
 // groupName names the policy source of sourceRegion: "sources[2]", "sources[1,3]" when

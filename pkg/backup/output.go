@@ -52,8 +52,9 @@ func (c *collector) omitted() map[string]int {
 	return out
 }
 
-// capString cuts s to at most n bytes (on a rune boundary) and says how much was cut.
-func capString(s string, n int) string {
+// CapString cuts s to at most n bytes (on a rune boundary) and says how much was cut
+// (error strings, reasons and configured payloads quoted in records).
+func CapString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -72,7 +72,7 @@ func TestFailedErrorAndReasonAreCapped(t *testing.T) {
 	if len(it.Reason) > maxReason+40 || !strings.Contains(it.Reason, "more bytes") || !strings.HasPrefix(it.Reason, "éé") {
 		t.Fatalf("reason %d bytes: %.60q…", len(it.Reason), it.Reason)
 	}
-	if got := capString("short", 10); got != "short" {
-		t.Fatalf("capString cut a short string: %q", got)
+	if got := CapString("short", 10); got != "short" {
+		t.Fatalf("CapString cut a short string: %q", got)
 	}
 }
