@@ -71,6 +71,8 @@ type Handler struct {
 	// clock is the clock of the environment (wall, or simulated on the local cloud:
 	// simclock.go), what Options.Clock nil means.
 	clock Clock
+	// prof writes CPU profiles on the local cloud (DR_CPU_PROFILE_DIR, profile.go); nil: off.
+	prof *cpuProfiler
 }
 
 // New returns the handler of fn. A broken configuration does not stop the process: every
@@ -80,7 +82,7 @@ func New(fn Function, getenv func(string) string, stdout io.Writer) *Handler {
 	cfg, err := ConfigFromEnv(getenv)
 	clock, clockErr := clockFromEnv(getenv, stdout, fn)
 	return &Handler{fn: fn, cfg: cfg, cfgErr: errors.Join(err, clockErr), stdout: stdout, getenv: getenv,
-		opts: Options{Clock: clock}, clock: clock}
+		opts: Options{Clock: clock}, clock: clock, prof: profilerFromEnv(getenv, stdout, fn)}
 }
 
 // Handle is the FC handler: func(ctx, []byte) (*Result, error). The raw payload is parsed
@@ -89,6 +91,7 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (*Result, error) {
 	inv := h.invocation(ctx)
 	secrets := redact.NewSecrets(inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken)
 	res, err := h.handleLogged(ctx, inv, payload)
+	h.prof.invocationDone()
 	// The result and the error go to FC (and to whoever reads the invocation's record):
 	// the last line of defence after the adapters' and the logger's redaction.
 	return scrubResult(res, secrets), secrets.Error(err)
@@ -233,6 +236,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		log.Error("timer payload invalid", obs.KeyAction, "reject", obs.KeyResult, backup.ResultFailed, "reason", err.Error())
 		return res, err
 	}
+	ctx = h.prof.label(ctx, profileWork(h.fn, kind, tp))
 	if !tp.shard.All() {
 		res.Shard = tp.shard.String()
 		log = log.With("shard", res.Shard)

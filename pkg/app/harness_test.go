@@ -36,7 +36,7 @@ func at(n, hh, mm int) time.Time {
 
 // cloud is a running local cloud plus the three function handlers configured against it.
 type cloud struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *localcloud.Server
 	clock  *core.Clock
 	env    map[string]string
@@ -63,7 +63,7 @@ type cloudOptions struct {
 
 // newCloud starts a local cloud with a manual clock and records the ECS image events of
 // its bus. The policy env var must come from opts.env.
-func newCloud(t *testing.T, opts cloudOptions) *cloud {
+func newCloud(t testing.TB, opts cloudOptions) *cloud {
 	t.Helper()
 	if opts.start.IsZero() {
 		opts.start = at(1, 0, 0)
@@ -189,7 +189,7 @@ func timerPayload(t time.Time, trigger, action string) []byte {
 }
 
 // eventPayload is the CloudEvent EventBridge delivers for a bus event.
-func eventPayload(t *testing.T, e core.Event) []byte {
+func eventPayload(t testing.TB, e core.Event) []byte {
 	t.Helper()
 	b, err := json.Marshal(eventbridge.FromCore(e))
 	if err != nil {
@@ -199,7 +199,7 @@ func eventPayload(t *testing.T, e core.Event) []byte {
 }
 
 // loadPolicy parses a testdata policy (the tests need its name and bucket names too).
-func loadPolicy(t *testing.T, name string) (string, *policy.Policy) {
+func loadPolicy(t testing.TB, name string) (string, *policy.Policy) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {

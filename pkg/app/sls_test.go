@@ -21,7 +21,7 @@ const (
 
 // slsCloud is a local cloud with the SLS project and logstore provisioned the way
 // scripts/provision-sls does, and the functions logging to them.
-func slsCloud(t *testing.T, env map[string]string) *cloud {
+func slsCloud(t testing.TB, env map[string]string) *cloud {
 	t.Helper()
 	doc, pol := loadPolicy(t, "cycle-policy.yaml")
 	all := map[string]string{app.EnvPolicy: doc, app.EnvSLSProject: slsProject, app.EnvSLSLogstore: slsLogstore}

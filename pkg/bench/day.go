@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/app"
 	"github.com/ecsdr/ecs-image-dr/pkg/bootstrap"
 	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud"
@@ -46,6 +48,9 @@ type DayConfig struct {
 	FunctionLog io.Writer
 	// Progress receives a line now and then (nil: none).
 	Progress io.Writer
+	// ProfileDir: the function processes write rotated CPU profiles there
+	// (DR_CPU_PROFILE_DIR, see pkg/app/profile.go; "": none).
+	ProfileDir string
 }
 
 // DayResult is what one fleet day measured.
@@ -80,9 +85,11 @@ type DayFunction struct {
 	MaxWall     time.Duration  `json:"maxWallNs"`
 	MemoryMB    int            `json:"memoryMB"`
 	// PeakRSSKiB is the highest peak RSS of its attempts (0: not measured).
-	PeakRSSKiB int64  `json:"peakRssKiB"`
-	ColdStarts int    `json:"coldStarts"`
-	Slowest    string `json:"slowest,omitempty"` // source and start of the longest attempt
+	PeakRSSKiB int64 `json:"peakRssKiB"`
+	// CPU is the CPU time (user+system) of its processes over all attempts.
+	CPU        time.Duration `json:"cpuNs"`
+	ColdStarts int           `json:"coldStarts"`
+	Slowest    string        `json:"slowest,omitempty"` // source and start of the longest attempt
 }
 
 // DayInvocation is one attempt, as the CSV lists it.
@@ -93,6 +100,7 @@ type DayInvocation struct {
 	Timeout                  time.Duration
 	MemoryMB                 int
 	PeakRSSKiB               int64
+	CPU                      time.Duration
 	ColdStart                bool
 }
 
@@ -187,6 +195,16 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	env := map[string]string{
 		"DR_POLICY": dayPolicy, "DR_ECS_ENDPOINT": srv.Addr(), "DR_ECS_SCHEME": "HTTP", "DR_OSS_ENDPOINT": srv.URL(),
 		"DR_SLS_ENDPOINT": srv.Addr(), "DR_RDS_ENDPOINT": srv.Addr(), "DR_SLS_LOGSTORE": dayLogstore,
+	}
+	if c.ProfileDir != "" {
+		dir, err := filepath.Abs(c.ProfileDir) // the processes run in their code directories
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			return res, fmt.Errorf("profile directory: %w", err)
+		}
+		env[app.EnvCPUProfileDir] = dir
 	}
 	proj, err := sconfig.Load(c.SFile, env, map[string]string{"AccountID": core.DefaultAccountID})
 	if err != nil {
@@ -355,7 +373,7 @@ func dayFunctions(rt *fc.Runtime, prefix string) ([]DayInvocation, []DayFunction
 		name := strings.TrimPrefix(inv.Function, prefix)
 		d := DayInvocation{Function: name, Source: inv.Source, Status: string(inv.Status), Start: inv.Start,
 			Sim: inv.SimDuration, Wall: inv.WallDuration, Timeout: inv.Timeout, MemoryMB: inv.MemoryMB,
-			PeakRSSKiB: inv.PeakRSSKiB, ColdStart: inv.ColdStart}
+			PeakRSSKiB: inv.PeakRSSKiB, CPU: inv.CPU, ColdStart: inv.ColdStart}
 		all = append(all, d)
 		f := by[name]
 		if f == nil {
@@ -365,6 +383,7 @@ func dayFunctions(rt *fc.Runtime, prefix string) ([]DayInvocation, []DayFunction
 		f.Invocations++
 		f.Status[d.Status]++
 		f.PeakRSSKiB = max(f.PeakRSSKiB, d.PeakRSSKiB)
+		f.CPU += d.CPU
 		if d.ColdStart {
 			f.ColdStarts++
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -79,7 +80,7 @@ func writeDayTable(w io.Writer, d DayResult) {
 	}
 	fmt.Fprintln(w, "```")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "FUNCTION\tINVOCATIONS\tSTATUS\tMAX DURATION (≤ timeout)\tp99\tMAX WALL\tPEAK RSS (≤ memorySize)")
+	fmt.Fprintln(tw, "FUNCTION\tINVOCATIONS\tSTATUS\tMAX DURATION (≤ timeout)\tp99\tMAX WALL\tPEAK RSS (≤ memorySize)\tCPU (mean)")
 	for _, f := range d.Functions {
 		st := ""
 		for _, k := range []string{"ok", "error", "timeout", "oom", "crash", "canceled"} {
@@ -95,12 +96,14 @@ func writeDayTable(w io.Writer, d DayResult) {
 		if f.PeakRSSKiB > 0 {
 			rss = fmt.Sprintf("%.1f MB / %d MB%s", float64(f.PeakRSSKiB)/1024, f.MemoryMB, mark(f.PeakRSSKiB <= int64(f.MemoryMB)*1024))
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s%s\t%s / %s%s\t%s\t%s\t%s\n", f.Function, f.Invocations, st, mark(bad == 0),
-			fmtDur(f.MaxSim), fmtDur(f.Timeout), mark(f.MaxSim <= f.Timeout), fmtDur(f.P99Sim), fmtDur(f.MaxWall), rss)
+		fmt.Fprintf(tw, "%s\t%d\t%s%s\t%s / %s%s\t%s\t%s\t%s\t%s\n", f.Function, f.Invocations, st, mark(bad == 0),
+			fmtDur(f.MaxSim), fmtDur(f.Timeout), mark(f.MaxSim <= f.Timeout), fmtDur(f.P99Sim), fmtDur(f.MaxWall), rss,
+			cpuText(f.CPU, f.Invocations))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "```")
 	fmt.Fprintln(w)
+	writeEventCPU(w, d.Invocations)
 	writeSlowest(w, d.Invocations, 8)
 	t := d.Totals
 	fmt.Fprintf(w, "Images: %d created, %d copied, %d deleted, %d CreateFailed. Today's source image Available for %d of %d instances%s",
@@ -141,6 +144,44 @@ func writeSlowest(w io.Writer, invs []DayInvocation, n int) {
 	fmt.Fprintln(w)
 }
 
+// cpuText is a total CPU time and its mean per attempt.
+func cpuText(total time.Duration, n int) string {
+	if total <= 0 || n <= 0 {
+		return "not measured"
+	}
+	return fmt.Sprintf("%s (%.1f ms)", fmtDur(total), float64(total.Microseconds())/1000/float64(n))
+}
+
+// writeEventCPU prints the CPU of the image-event attempts (by function), the day's
+// most numerous invocations: with one instance per function they run one after another,
+// and on the scaled clock every CPU millisecond costs speed simulated ones.
+func writeEventCPU(w io.Writer, invs []DayInvocation) {
+	type acc struct {
+		n   int
+		cpu time.Duration
+	}
+	by := map[string]*acc{}
+	var names []string
+	for _, in := range invs {
+		if !strings.HasPrefix(in.Source, "eventbridge:") {
+			continue
+		}
+		a := by[in.Function]
+		if a == nil {
+			a = &acc{}
+			by[in.Function] = a
+			names = append(names, in.Function)
+		}
+		a.n++
+		a.cpu += in.CPU
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		a := by[name]
+		fmt.Fprintf(w, "Image events of %s: %d attempts, CPU %s.\n\n", name, a.n, cpuText(a.cpu, a.n))
+	}
+}
+
 func seededText(m map[string]int) string {
 	s := ""
 	for _, r := range append(append([]string{}, SourceRegions...), DRRegions...) {
@@ -160,12 +201,12 @@ func writeDayCSV(path string, d DayResult) error {
 		return err
 	}
 	cw := csv.NewWriter(f)
-	_ = cw.Write([]string{"function", "source", "start", "status", "simulated_ms", "timeout_s", "wall_ms", "peak_rss_kib", "memory_mb", "cold_start"})
+	_ = cw.Write([]string{"function", "source", "start", "status", "simulated_ms", "timeout_s", "wall_ms", "peak_rss_kib", "memory_mb", "cold_start", "cpu_ms"})
 	for _, in := range d.Invocations {
 		_ = cw.Write([]string{in.Function, in.Source, in.Start.UTC().Format(time.RFC3339), in.Status,
 			strconv.FormatInt(in.Sim.Milliseconds(), 10), strconv.Itoa(int(in.Timeout / time.Second)),
 			strconv.FormatInt(in.Wall.Milliseconds(), 10), strconv.FormatInt(in.PeakRSSKiB, 10), strconv.Itoa(in.MemoryMB),
-			strconv.FormatBool(in.ColdStart)})
+			strconv.FormatBool(in.ColdStart), strconv.FormatInt(in.CPU.Milliseconds(), 10)})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {

@@ -34,6 +34,9 @@ type Options struct {
 	FleetWindow time.Duration
 	// FunctionLog receives the fleet day's function output (nil: discarded).
 	FunctionLog io.Writer
+	// FunctionProfiles is a directory where the fleet day's function processes write
+	// their CPU profiles (DR_CPU_PROFILE_DIR; "": none).
+	FunctionProfiles string
 	// Parallel is how many of the pipeline, baseline, event, planning and function
 	// scenarios run at once (0: 1). More than one saves wall time on an idle machine but
 	// not on a loaded one, where it also costs the pipelines' accuracy: their quiet
@@ -199,7 +202,7 @@ func Main(w io.Writer, o Options) error {
 	if fleet := o.fleet(); run(fmt.Sprintf("fleet-day/n=%d", fleet)) {
 		logf("fleet-day/n=%d…", fleet)
 		d, err := RunDay(context.Background(), DayConfig{SFile: o.sfile(), Instances: fleet, EventShare: o.eventShare(), Speed: o.fleetSpeed(), Window: o.fleetWindow(),
-			FunctionLog: o.FunctionLog, Progress: os.Stderr})
+			FunctionLog: o.FunctionLog, ProfileDir: o.FunctionProfiles, Progress: os.Stderr})
 		if err != nil {
 			return fmt.Errorf("fleet-day/n=%d: %w", fleet, err)
 		}

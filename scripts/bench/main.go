@@ -26,10 +26,12 @@ func main() {
 	skip := flag.String("skip", "", "comma list: skip the scenarios whose name contains one of these (e.g. fleet-day,memory)")
 	parallel := flag.Int("parallel", 1, "scenarios run at once (pipelines, baselines, event costs, planning, functions); >1 only on an idle machine: under load it skews the pipelines' virtual time")
 	fnlog := flag.String("function-log", "", "file for the fleet day's function output")
+	fnprof := flag.String("function-cpuprofile", "", "directory: the fleet day's function processes write rotated CPU profiles there (merge per function: go tool pprof -top DIR/NAME-*.pprof)")
 	flag.Parse()
 	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile, FleetSpeed: *fspeed}
 	o.FleetWindow = *window
 	o.Parallel, o.Skip = *parallel, *skip
+	o.FunctionProfiles = *fnprof
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err == nil {

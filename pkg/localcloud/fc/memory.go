@@ -26,6 +26,8 @@ type memWatch struct {
 
 	stopc chan struct{}
 	done  chan struct{}
+
+	cpu0 time.Duration // the process's CPU time (user+system) at the start; -1: unreadable
 }
 
 // watchMemory starts measuring pid against limitMB, sampling every interval.
@@ -34,6 +36,7 @@ func watchMemory(pid, limitMB int, interval time.Duration) *memWatch {
 		stopc: make(chan struct{}), done: make(chan struct{})}
 	// A failed reset (no /proc, process gone) leaves the lifetime peak: an overestimate.
 	_ = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
+	w.cpu0 = readCPU(pid)
 	w.sample()
 	go w.loop(interval)
 	return w
@@ -72,6 +75,19 @@ func (w *memWatch) sample() bool {
 	return false
 }
 
+// cpu returns the CPU time (user+system, all threads) the process used since the watch
+// started, at the clock tick's resolution (10 ms); 0 when /proc is unreadable. Call it
+// once the invocation's outcome is known, before the process may be killed.
+func (w *memWatch) cpu() time.Duration {
+	if w.cpu0 < 0 {
+		return 0
+	}
+	if c := readCPU(w.pid); c >= w.cpu0 {
+		return c - w.cpu0
+	}
+	return 0
+}
+
 // stop ends the sampling and returns the peak RSS in KiB (0: not measured) and, if the
 // limit was exceeded, the sample that went over.
 func (w *memWatch) stop() (peakKiB, overKiB int64) {
@@ -103,6 +119,35 @@ func readMemory(pid int) (rss, hwm int64, ok bool) {
 	}
 	// A zombie (exited, not yet reaped) has no Vm lines.
 	return rss, hwm, rss > 0 || hwm > 0
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on every Linux
+// architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// readCPU returns utime+stime of pid (all its threads) from /proc/<pid>/stat; -1 when
+// unreadable.
+func readCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count the fields
+	// after its closing one. utime and stime are fields 14 and 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := bytes.Fields(b[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseInt(string(f[11]), 10, 64)
+	s, err2 := strconv.ParseInt(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return time.Duration(u+s) * clockTick
 }
 
 // kib parses "   1804 kB".

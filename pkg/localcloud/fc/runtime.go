@@ -147,6 +147,9 @@ type Invocation struct {
 	// PeakRSSKiB is the process's peak resident set during the attempt (its VmHWM, reset
 	// before the hand-over, and VmRSS samples); 0 when it could not be measured.
 	PeakRSSKiB int64
+	// CPU is the process's CPU time (user+system, all threads) from the hand-over to the
+	// end of the attempt, at 10 ms resolution; 0 when it could not be measured.
+	CPU time.Duration
 }
 
 // Runtime is the local FC go1 runtime: deployed functions, their warm instances and the
@@ -528,7 +531,7 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 		r.mu.Unlock()
 		r.env.Log.Info("fc invocation", "function", fn, "requestId", id, "source", source, "retry", retry,
 			"status", inv.Status, "wallMs", inv.WallEnd.Sub(inv.WallStart).Milliseconds(),
-			"simMs", inv.SimDuration.Milliseconds(), "peakRssKiB", inv.PeakRSSKiB, "error", inv.ErrorMessage)
+			"simMs", inv.SimDuration.Milliseconds(), "cpuMs", inv.CPU.Milliseconds(), "peakRssKiB", inv.PeakRSSKiB, "error", inv.ErrorMessage)
 		return inv
 	}
 
@@ -573,6 +576,7 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 	mem := watchMemory(in.cmd.Process.Pid, spec.MemoryMB, r.opts.MemorySample)
 	res, out := in.invoke(ctx, p, limits{deadline: deadline, expired: expired, oom: mem.exceeded})
 	var overKiB int64
+	inv.CPU = mem.cpu()
 	inv.PeakRSSKiB, overKiB = mem.stop()
 	switch out {
 	case outOOM:
