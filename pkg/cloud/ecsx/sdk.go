@@ -148,6 +148,8 @@ func (a *sdkAPI) acquire(region string) (*ecs.Client, func(), error) {
 		c.SetConnectTimeout(a.cfg.Timeout)
 		c.SetReadTimeout(a.cfg.Timeout)
 	}
+	// One connection pool for the process (transport.go), not one per client.
+	c.SetTransport(sharedTransport(a.cfg.Timeout, a.host != ""))
 	return c, release(c), nil
 }
 

@@ -222,6 +222,7 @@ func (u *sdkUsers) essClient(region string) (*ess.Client, error) {
 		c.SetConnectTimeout(t)
 		c.SetReadTimeout(t)
 	}
+	c.SetTransport(sharedTransport(u.ecs.cfg.Timeout, u.essHost != ""))
 	return c, nil
 }
 
