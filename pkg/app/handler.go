@@ -294,7 +294,7 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		Catalog: &catalogs{store: store, pol: pol, log: log},
 		Compute: computeOf(api), RestoreMeta: &catalogs{store: store, pol: pol, log: log},
 		AccountID: inv.AccountID, AcceptedTypes: h.cfg.AcceptedTypes,
-		Shard: tp.shard, Regions: tp.Regions,
+		Shard: tp.shard, Regions: tp.Regions, Marks: &ossMarks{store: store, pol: pol, now: h.opts.Clock.Now},
 	}
 
 	switch {

@@ -1,11 +1,13 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/app"
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
@@ -106,5 +108,69 @@ func TestBrokenTimerPayloadFailsLoudly(t *testing.T) {
 	}
 	if got := strings.Count(c.stdout.String(), `"msg":"timer payload invalid"`); got != 7 {
 		t.Errorf("%d 'timer payload invalid' records, want 7", got)
+	}
+}
+
+// Shard buckets through the handler and the local cloud: the images of the product carry
+// their instance's bucket, and a sharded deep reconcile that lists every region in full
+// marks its buckets in the DR catalog bucket (state/<policy>/bucket-tags/), so later
+// shard runs list by tag. A shard's cleanup then keeps and deletes exactly as before.
+func TestShardRunsMarkTheirBuckets(t *testing.T) {
+	t.Parallel()
+	doc, pol := loadPolicy(t, "cycle-policy.yaml")
+	seed := cycleSeed()
+	for i := range 6 {
+		id := fmt.Sprintf("i-hz-bucket-%d", i)
+		seed.Instances = append(seed.Instances, ecs.InstanceSeed{ID: id, Region: hz, Name: id,
+			Tags: map[string]string{"backup": "daily"}, Disks: []ecs.DiskSeed{{Type: "system", SizeGiB: 20}}})
+	}
+	c := newCloud(t, cloudOptions{seed: seed, env: map[string]string{app.EnvPolicy: doc}})
+	for _, r := range pol.DestinationRegions() {
+		if err := c.srv.OSS.CreateBucket(pol.CatalogBucket(r), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.clock.AdvanceTo(at(1, 2, 0))
+	c.mustInvoke("create", app.CreateImage, shardTimer(t, `{"action":"create"}`))
+	c.settle(time.Hour, hz)
+	for _, shard := range []string{"0/2", "1/2"} {
+		c.mustInvoke("reconcile "+shard, app.CopyImage, shardTimer(t, `{"action":"reconcile","shard":"`+shard+`"}`))
+	}
+	c.settle(2*time.Hour, hz, bj, sz)
+	n := 0
+	for _, r := range []string{hz, bj, sz} {
+		for _, im := range c.managed(r, pol) {
+			n++
+			if inst := im.Tags[policy.TagSourceInstance]; im.Tags[policy.TagBucket] != policy.BucketOf(inst) {
+				t.Errorf("%s/%s of %s carries bucket %q, want %q", r, im.ID, inst, im.Tags[policy.TagBucket], policy.BucketOf(inst))
+			}
+		}
+	}
+	if n < 3*8 {
+		t.Fatalf("only %d managed images after create and reconcile", n)
+	}
+	objs, err := c.drStore().List(context.Background(), pol.CatalogBucket(bj), "state/"+pol.Name+"/bucket-tags/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	perRegion := map[string]int{}
+	for _, o := range objs {
+		rest := strings.TrimPrefix(o.Key, "state/"+pol.Name+"/bucket-tags/")
+		region, _, _ := strings.Cut(rest, "/")
+		perRegion[region]++
+	}
+	for _, r := range []string{hz, bj, sz} {
+		if perRegion[r] != policy.Buckets {
+			t.Errorf("%s: %d bucket marks, want all %d (two shards of 2 listed it in full)", r, perRegion[r], policy.Buckets)
+		}
+	}
+	for _, shard := range []string{"0/2", "1/2"} {
+		res := c.mustInvoke("cleanup "+shard, app.Cleanup, shardTimer(t, `{"action":"cleanup","shard":"`+shard+`"}`))
+		if res.Cleanup == nil || len(res.Cleanup.Failed) != 0 {
+			t.Fatalf("cleanup %s: %+v", shard, res.Cleanup)
+		}
+	}
+	if got := len(c.managed(hz, pol)); got < 8 {
+		t.Fatalf("cleanup by bucket left %d source images in %s, want today's 8", got, hz)
 	}
 }

@@ -66,6 +66,9 @@ type Deps struct {
 	Shard policy.Shard
 	// Regions restricts Create to these source regions (empty: all of the policy's).
 	Regions []string
+	// Marks (may be nil) remembers which shard buckets are wholly tagged, so a shard's
+	// reconcile and cleanup list those by tag (buckets.go); nil: they list in full.
+	Marks Marks
 }
 
 // Log levels of decisions: debug for the noise (unselected instances, foreign images),

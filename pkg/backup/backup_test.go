@@ -34,6 +34,10 @@ type testEnv struct {
 	now    time.Time
 	sleeps []time.Duration
 	logs   *bytes.Buffer
+	// ecsOverride, when set, is the ECS the services get (a wrapper of fake); marks
+	// their Marks.
+	ecsOverride ecsx.API
+	marks       Marks
 }
 
 func newTestPolicy(t *testing.T, mutate func(*policy.Policy)) *policy.Policy {
@@ -90,8 +94,12 @@ func (e *testEnv) advance(d time.Duration) {
 }
 
 func (e *testEnv) deps() Deps {
+	var api ecsx.API = e.fake
+	if e.ecsOverride != nil {
+		api = e.ecsOverride
+	}
 	return Deps{
-		ECS: e.fake, Policy: e.pol, Now: e.clock, Catalog: e.cat, AccountID: account,
+		ECS: api, Policy: e.pol, Marks: e.marks, Now: e.clock, Catalog: e.cat, AccountID: account,
 		// No jitter: the recorded sleeps are the back-off ceilings.
 		Retry: ecsx.RetryConfig{Jitter: func(d time.Duration) time.Duration { return d }},
 		Log:   slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

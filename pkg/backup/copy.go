@@ -271,6 +271,7 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		Tags: r.pol.ManagedTags(map[string]string{
 			policy.TagSourceImage:    src.ID,
 			policy.TagSourceInstance: instance,
+			policy.TagBucket:         policy.BucketOf(instance),
 			policy.TagSourceRegion:   src.Region,
 			policy.TagSlot:           src.Tags[policy.TagSlot],
 			policy.TagRole:           policy.RoleCopy,
@@ -598,14 +599,13 @@ func (r *run) inventory(ctx context.Context, regions []string) (*inventory, erro
 	inv := &inventory{images: map[string][]ecsx.Image{}, failed: map[string]error{}}
 	// Regions are listed in parallel: each has its own API rate (and client-side bucket),
 	// so a shard's run waits for its largest region, not for the sum of them all.
+	// A shard lists only its buckets where they are known complete (buckets.go).
+	plan := r.bucketPlan(ctx, regions)
 	imgs := make([][]ecsx.Image, len(regions))
 	errs := make([]error, len(regions))
 	var wg sync.WaitGroup
 	for i, region := range regions {
-		wg.Go(func() {
-			imgs[i], errs[i] = r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
-				Tags: managedFilter(r.pol, nil), Keep: r.imageInShard})
-		})
+		wg.Go(func() { imgs[i], errs[i] = r.listRegion(ctx, region, plan[region]) })
 	}
 	wg.Wait()
 	for i, region := range regions {

@@ -200,6 +200,7 @@ func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instan
 		ClientToken: r.pol.AttemptClientToken(in.ID, slot, n),
 		Tags: r.pol.ManagedTags(map[string]string{
 			policy.TagSourceInstance: in.ID,
+			policy.TagBucket:         policy.BucketOf(in.ID),
 			policy.TagSlot:           slot,
 			policy.TagRole:           policy.RoleSource,
 			policy.TagSourceRegion:   region,

@@ -357,6 +357,13 @@ func provisionDay(ctx context.Context, srv *localcloud.Server, pol *policy.Polic
 			return fmt.Errorf("seed catalog in %s: %w", r, err)
 		}
 	}
+	// The seeded images carry their shard bucket (as after the release that added it ran
+	// once): the shard runs list by bucket from the start.
+	if d := pol.DestinationRegions(); len(d) > 0 {
+		if err := app.MarkBucketsTagged(ctx, memStore{srv.OSS}, pol, append(slices.Clone(SourceRegions), DRRegions...), srv.Env.Clock.Now()); err != nil {
+			return fmt.Errorf("seed shard bucket marks: %w", err)
+		}
+	}
 	srv.SLS.EnsureProject(dayLogProject, "cn-hangzhou")
 	_, err := obs.Provision(lcsls.NewSDKClient(srv.Addr(), srv.Credential()),
 		obs.ProvisionConfig{Project: dayLogProject, Logstore: dayLogstore, Region: "cn-hangzhou"})

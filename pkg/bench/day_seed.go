@@ -116,7 +116,7 @@ func seedHistory(pol *policy.Policy, instances map[string][]ecs.InstanceSeed, to
 				name := pol.ImageName(in.ID, in.Name, in.Region, slot)
 				srcID := id()
 				if keepSrc[d] {
-					tags := pol.ManagedTags(map[string]string{policy.TagSourceInstance: in.ID, policy.TagSlot: slot,
+					tags := pol.ManagedTags(map[string]string{policy.TagSourceInstance: in.ID, policy.TagBucket: policy.BucketOf(in.ID), policy.TagSlot: slot,
 						policy.TagRole: policy.RoleSource, policy.TagSourceRegion: in.Region, policy.TagAttempt: "1"})
 					out[in.Region] = append(out[in.Region], ecs.FleetImage{ID: srcID, Name: name, SystemGiB: diskGiB,
 						Tags: tags, CreationTime: created, SourceInstanceID: in.ID,
@@ -132,7 +132,7 @@ func seedHistory(pol *policy.Policy, instances map[string][]ecs.InstanceSeed, to
 					continue
 				}
 				for _, dr := range DRRegions {
-					tags := pol.ManagedTags(map[string]string{policy.TagSourceImage: srcID, policy.TagSourceInstance: in.ID,
+					tags := pol.ManagedTags(map[string]string{policy.TagSourceImage: srcID, policy.TagSourceInstance: in.ID, policy.TagBucket: policy.BucketOf(in.ID),
 						policy.TagSourceRegion: in.Region, policy.TagSlot: slot, policy.TagRole: policy.RoleCopy, policy.TagAttempt: "1",
 						policy.TagDataTime: created.UTC().Format(time.RFC3339)})
 					cid, cname := id(), pol.CopyName(name, dr)

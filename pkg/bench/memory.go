@@ -138,13 +138,13 @@ func memSeed(pol *policy.Policy, n, days int, now time.Time) ecs.Seed {
 			name := pol.ImageName(id, fmt.Sprintf("web-%d", i), region, slot)
 			seed.Images = append(seed.Images, ecs.ImageSeed{ID: sid, Region: region, Name: name, SizeGiB: diskGiB,
 				CreationTime: at, SourceInstanceID: id,
-				Tags: pol.ManagedTags(map[string]string{policy.TagSourceInstance: id, policy.TagSlot: slot,
+				Tags: pol.ManagedTags(map[string]string{policy.TagSourceInstance: id, policy.TagBucket: policy.BucketOf(id), policy.TagSlot: slot,
 					policy.TagRole: policy.RoleSource, policy.TagSourceRegion: region, policy.TagAttempt: "1"})})
 			for k, dr := range DRRegions {
 				seed.Images = append(seed.Images, ecs.ImageSeed{ID: fmt.Sprintf("m-c%d%06d%03d", k, i, d), Region: dr, Name: name,
 					SizeGiB: diskGiB, CreationTime: at.Add(20 * time.Minute), SourceInstanceID: id,
 					Tags: pol.ManagedTags(map[string]string{policy.TagSourceImage: sid, policy.TagSourceInstance: id,
-						policy.TagSourceRegion: region, policy.TagSlot: slot, policy.TagRole: policy.RoleCopy,
+						policy.TagBucket: policy.BucketOf(id), policy.TagSourceRegion: region, policy.TagSlot: slot, policy.TagRole: policy.RoleCopy,
 						policy.TagAttempt: "1", policy.TagDataTime: at.Format(time.RFC3339)})})
 			}
 		}
@@ -228,6 +228,10 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 		if err := srv.OSS.CreateBucket(pol.CatalogBucket(d), d); err != nil {
 			return err
 		}
+	}
+	// The seeded history carries its shard buckets: the shard runs list by bucket.
+	if err := app.MarkBucketsTagged(context.Background(), memStore{srv.OSS}, pol, append(slices.Clone(SourceRegions), DRRegions...), srv.Env.Clock.Now()); err != nil {
+		return fmt.Errorf("seed shard bucket marks: %w", err)
 	}
 	env := map[string]string{
 		app.EnvPolicy: doc, app.EnvECSEndpoint: srv.Addr(), app.EnvECSScheme: "HTTP",

@@ -69,3 +69,28 @@ func (s Shard) String() string {
 	}
 	return fmt.Sprintf("%d/%d", s.Index, s.Count)
 }
+
+// Buckets is how many shard buckets there are (TagBucket values 00..63). A shard count
+// that divides it (1, 2, 4, 8, 16, 32, 64) maps each shard to whole buckets, since
+// fnv32a(i) mod N = (fnv32a(i) mod Buckets) mod N when N divides Buckets.
+const Buckets = 64
+
+// BucketOf is the TagBucket value of instanceID's images: fnv32a(instanceID) mod Buckets,
+// two digits.
+func BucketOf(instanceID string) string {
+	return fmt.Sprintf("%02d", ShardIndex(instanceID, Buckets))
+}
+
+// Buckets are the TagBucket values whose images make up s (ok): b ≡ Index (mod Count),
+// each once, ascending. ok is false for the whole fleet (list without a bucket filter) and
+// for a count that does not divide Buckets (its shards cut through buckets: list them all
+// and keep the shard's images).
+func (s Shard) Buckets() (buckets []string, ok bool) {
+	if s.All() || Buckets%s.Count != 0 {
+		return nil, false
+	}
+	for b := s.Index; b < Buckets; b += s.Count {
+		buckets = append(buckets, fmt.Sprintf("%02d", b))
+	}
+	return buckets, true
+}

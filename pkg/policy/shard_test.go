@@ -58,3 +58,37 @@ func fnv32(s string) uint32 {
 	}
 	return h
 }
+
+// A shard's buckets hold exactly its instances: for every count dividing Buckets, an
+// instance's bucket is among the buckets of the shard that contains it, and of no other.
+func TestShardBucketsPartitionTheFleet(t *testing.T) {
+	for _, n := range []int{2, 4, 8, 16, 32, 64} {
+		owner := map[string]int{}
+		for k := range n {
+			bs, ok := Shard{Index: k, Count: n}.Buckets()
+			if !ok || len(bs) != Buckets/n {
+				t.Fatalf("shard %d/%d: buckets %v ok=%v, want %d", k, n, bs, ok, Buckets/n)
+			}
+			for _, b := range bs {
+				if o, dup := owner[b]; dup {
+					t.Fatalf("bucket %s in shards %d and %d of %d", b, o, k, n)
+				}
+				owner[b] = k
+			}
+		}
+		if len(owner) != Buckets {
+			t.Fatalf("N=%d: %d buckets covered, want %d", n, len(owner), Buckets)
+		}
+		for i := range 2000 {
+			id := fmt.Sprintf("i-%05d", i*7919)
+			if got, want := owner[BucketOf(id)], ShardIndex(id, n); got != want {
+				t.Fatalf("N=%d: %s in bucket %s of shard %d, but Contains says shard %d", n, id, BucketOf(id), got, want)
+			}
+		}
+	}
+	for _, s := range []Shard{{}, {Index: 0, Count: 1}, {Index: 1, Count: 3}, {Index: 4, Count: 10}} {
+		if bs, ok := s.Buckets(); ok || bs != nil {
+			t.Errorf("%v: buckets %v ok=%v, want none (list everything)", s, bs, ok)
+		}
+	}
+}

@@ -10,6 +10,10 @@ const (
 	TagRole           = "ecs-dr:role"            // RoleSource or RoleCopy
 	TagSourceImage    = "ecs-dr:source-image"    // copies: the source image id (sources: own id is not tagged)
 	TagSourceRegion   = "ecs-dr:source-region"   // region of the source instance / image
+	// TagBucket is the shard bucket of the image's source instance (BucketOf: two digits,
+	// 00..63). ECS cannot filter on a hash of a tag, so a shard's run lists the buckets of
+	// its shard by this tag and reads only its own images (Shard.Buckets).
+	TagBucket = "ecs-dr:bucket"
 	// TagHold=HoldValue, set by an operator on any image of ours, keeps it from cleanup
 	// whatever the retention rule says (a legal hold, an image under investigation, a
 	// failover in progress). Remove the tag to let retention apply again.

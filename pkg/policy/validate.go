@@ -40,10 +40,10 @@ func (e *ValidationError) Error() string {
 }
 
 // MaxImageTags is the ECS limit of tags per image; ReservedTagCount is how many of them the
-// policy itself may use (TagManagedBy … TagSourceRegion).
+// policy itself may use (TagManagedBy … TagBucket, one of TagPending or TagFailureRecorded).
 const (
 	MaxImageTags     = 20
-	ReservedTagCount = 10
+	ReservedTagCount = 11
 	reservedPrefix   = "ecs-dr:"
 	maxConcurrency   = 32
 )

@@ -1,0 +1,267 @@
+package backup
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
+	"github.com/ecsdr/ecs-image-dr/pkg/policy"
+)
+
+// memMarks is Marks in memory.
+type memMarks struct {
+	mu   sync.Mutex
+	keys map[string]bool
+	err  error // returned by Marked and Mark when set
+}
+
+func (m *memMarks) Marked(_ context.Context, pol, prefix string) (map[string]bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return nil, m.err
+	}
+	out := map[string]bool{}
+	for k := range m.keys {
+		if rest, ok := strings.CutPrefix(k, pol+"/"); ok && strings.HasPrefix(rest, prefix) {
+			out[rest] = true
+		}
+	}
+	return out, nil
+}
+
+func (m *memMarks) Mark(_ context.Context, pol, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	if m.keys == nil {
+		m.keys = map[string]bool{}
+	}
+	m.keys[pol+"/"+key] = true
+	return nil
+}
+
+func (m *memMarks) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.keys)
+}
+
+// readCounter counts the managed images DescribeImages reads from the server (before a
+// query's Keep), by whether the query named a shard bucket.
+type readCounter struct {
+	ecsx.API
+	mu              sync.Mutex
+	full, byBucket  int
+	bucketQueries   int
+	fullListings    int
+	managedListings int
+}
+
+func (c *readCounter) DescribeImages(ctx context.Context, region string, q ecsx.ImageQuery) ([]ecsx.Image, error) {
+	keep := q.Keep
+	q.Keep = nil
+	imgs, err := c.API.DescribeImages(ctx, region, q)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	// The inventory's listings: ours, all statuses, no id, slot or marker filter.
+	if len(q.IDs) == 0 && q.Tags[policy.TagManagedBy] != "" && q.Tags[policy.TagSlot] == "" && q.Tags[policy.TagPending] == "" &&
+		q.Tags[policy.TagSourceInstance] == "" {
+		c.managedListings++
+		if b := q.Tags[policy.TagBucket]; b != "" {
+			c.bucketQueries++
+			c.byBucket += len(imgs)
+		} else {
+			c.fullListings++
+			c.full += len(imgs)
+		}
+	}
+	c.mu.Unlock()
+	if keep == nil {
+		return imgs, nil
+	}
+	return slices.DeleteFunc(imgs, func(im ecsx.Image) bool { return !keep(im) }), nil
+}
+
+func (c *readCounter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.full, c.byBucket, c.bucketQueries, c.fullListings, c.managedListings = 0, 0, 0, 0, 0
+}
+
+// stripBuckets removes TagBucket from every image: the images of a release before it.
+func (f *fakeECS) stripBuckets() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, imgs := range f.images {
+		for _, im := range imgs {
+			if _, ok := im.Tags[policy.TagBucket]; ok {
+				delete(im.Tags, policy.TagBucket)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// missingBuckets lists the managed images whose TagBucket is not their instance's bucket.
+func (f *fakeECS) missingBuckets() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for region, imgs := range f.images {
+		for _, im := range imgs {
+			inst := im.Tags[policy.TagSourceInstance]
+			if im.Tags[policy.TagManagedBy] != "" && inst != "" && im.Tags[policy.TagBucket] != policy.BucketOf(inst) {
+				out = append(out, region+"/"+im.ID)
+			}
+		}
+	}
+	return out
+}
+
+// shardDay is env.day with the env's ECS behind a readCounter and marks.
+func (e *testEnv) withReads(marks *memMarks) *readCounter {
+	rc := &readCounter{API: e.fake}
+	e.ecsOverride = rc
+	e.marks = marks
+	return rc
+}
+
+// Images made before the bucket tag existed: the first sharded runs list each region in
+// full, tag their shard's images and mark their buckets; from then on a shard reads only
+// its buckets (a quarter of the pages for 4 shards) and the cloud it leaves is exactly the
+// one an unsharded run leaves.
+func TestShardBucketsMigrateThenListByTag(t *testing.T) {
+	t.Parallel()
+	whole, sharded := shardFleet(t, 40), shardFleet(t, 40)
+	marks := &memMarks{}
+	rc := sharded.withReads(marks)
+	for range 2 { // history made by the release before: no bucket tags
+		whole.day(t, 1)
+		sharded.day(t, 1)
+	}
+	if n := sharded.fake.stripBuckets(); n == 0 {
+		t.Fatal("no image carried a bucket tag to strip")
+	}
+	marks.keys = nil // the unsharded days marked every bucket: the old release did not
+	rc.reset()
+
+	whole.day(t, 1)
+	sharded.day(t, 4)
+	// Each shard's first run (the reconcile) lists each of the 3 regions in full and marks
+	// its buckets; its cleanup already lists by bucket.
+	if rc.fullListings != 4*3 || rc.bucketQueries == 0 {
+		t.Fatalf("first sharded day: %d full listings (want 12: one per shard and region), %d bucket queries", rc.fullListings, rc.bucketQueries)
+	}
+	if miss := sharded.fake.missingBuckets(); len(miss) != 0 {
+		t.Fatalf("after the first sharded day %d images still lack their bucket tag: %v", len(miss), miss[:min(5, len(miss))])
+	}
+	if got, want := marks.count(), 3*policy.Buckets; got != want {
+		t.Fatalf("%d bucket marks, want %d (64 buckets x 3 regions)", got, want)
+	}
+
+	for day := range 3 {
+		rc.reset()
+		whole.day(t, 1)
+		sharded.day(t, 4)
+		if rc.fullListings != 0 || rc.bucketQueries == 0 {
+			t.Fatalf("day %d: %d full listings, %d bucket queries; want bucket queries only", day, rc.fullListings, rc.bucketQueries)
+		}
+		wi, ws := whole.state()
+		si, ss := sharded.state()
+		if !slices.Equal(wi, si) || !maps.Equal(ws, ss) {
+			t.Fatalf("day %d: the bucket listings left a different cloud\nunsharded: %d images %v\nsharded:   %d images %v", day, len(wi), ws, len(si), ss)
+		}
+	}
+	// Each shard read its own images only: the pages it read hold no other shard's.
+	rc.reset()
+	d := sharded.deps()
+	d.Shard = policy.Shard{Index: 2, Count: 4}
+	if _, err := d.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	imgs, _ := sharded.state()
+	if rc.byBucket == 0 || rc.byBucket*3 > len(imgs) {
+		t.Fatalf("shard 2/4 read %d images by bucket of %d in the cloud; want about a quarter", rc.byBucket, len(imgs))
+	}
+}
+
+// A mark is what lets a shard skip the full listing, so it must never be set while an
+// image of the bucket lacks its tag: with marks set blindly over untagged history, the
+// shards miss those images and the cloud they leave differs from an unsharded run's (the
+// equality above fails). Marks that cannot be read fall back to full listings.
+func TestShardBucketMarksMustBeTrue(t *testing.T) {
+	t.Parallel()
+	whole, sharded := shardFleet(t, 24), shardFleet(t, 24)
+	marks := &memMarks{}
+	sharded.withReads(marks)
+	for range 3 {
+		whole.day(t, 1)
+		sharded.day(t, 1)
+	}
+	sharded.fake.stripBuckets() // history without tags, yet every bucket marked
+	whole.day(t, 1)
+	sharded.day(t, 4)
+	wi, _ := whole.state()
+	si, _ := sharded.state()
+	if slices.Equal(wi, si) {
+		t.Fatal("with false marks the shards still saw the untagged images: the equality check cannot catch a missed image")
+	}
+
+	// Unreadable marks: every region in full, and a record says so.
+	e := shardFleet(t, 8)
+	rc := e.withReads(&memMarks{err: errMarksDown})
+	e.day(t, 1)
+	rc.reset()
+	d := e.deps()
+	d.Shard = policy.Shard{Index: 0, Count: 2}
+	if _, err := d.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rc.bucketQueries != 0 || rc.fullListings == 0 {
+		t.Fatalf("marks unreadable: %d bucket queries, %d full listings", rc.bucketQueries, rc.fullListings)
+	}
+	if len(e.records(map[string]string{"action": "bucket-list", "result": ResultSkipped})) == 0 {
+		t.Fatal("no record says the marks were unreadable")
+	}
+}
+
+var errMarksDown = ecsx.NewError("InternalError", 500, "marks store down")
+
+// A shard count that does not divide 64 cuts through buckets: it lists in full and marks
+// nothing, yet tags what it sees.
+func TestShardBucketsUnevenCount(t *testing.T) {
+	t.Parallel()
+	e := shardFleet(t, 12)
+	marks := &memMarks{}
+	rc := e.withReads(marks)
+	e.day(t, 3)
+	if rc.bucketQueries != 0 || marks.count() != 0 {
+		t.Fatalf("3 shards: %d bucket queries, %d marks; want none", rc.bucketQueries, marks.count())
+	}
+	e.fake.stripBuckets()
+	e.fake.mu.Lock()
+	for _, im := range e.fake.images[dstPlain] { // one tag edited by hand to a wrong bucket
+		if inst := im.Tags[policy.TagSourceInstance]; inst != "" {
+			im.Tags[policy.TagBucket] = policy.BucketOf(inst + "x")
+			if im.Tags[policy.TagBucket] != policy.BucketOf(inst) {
+				break
+			}
+		}
+	}
+	e.fake.mu.Unlock()
+	e.day(t, 3)
+	if miss := e.fake.missingBuckets(); len(miss) != 0 {
+		t.Fatalf("%d images left without their bucket: %v", len(miss), miss)
+	}
+}
