@@ -3,8 +3,10 @@ package backup
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +47,11 @@ func bucketMarkKey(region, bucket string) string { return bucketMarks + region +
 func (r *run) bucketPlan(ctx context.Context, regions []string) map[string][]string {
 	buckets, ok := r.Shard.Buckets()
 	if !ok || r.Marks == nil {
+		return nil
+	}
+	if !r.pol.BucketTags() {
+		r.recordAt(ctx, slog.LevelInfo, "bucket-list", ResultSkipped, Item{Reason: "the policy's " + strconv.Itoa(len(r.pol.Tags)) +
+			" tags leave no room for " + policy.TagBucket + ": every region is listed in full (use at most 9 to list by shard bucket)"}, nil, time.Time{})
 		return nil
 	}
 	marked, err := r.Marks.Marked(ctx, r.pol.Name, bucketMarks)
@@ -91,7 +98,7 @@ func (r *run) listRegion(ctx context.Context, region string, buckets []string) (
 // stops at the soft deadline (the next run goes on); a failure is recorded and leaves the
 // marks unset, so nothing is trusted that is not so.
 func (r *run) tagBuckets(ctx context.Context, region string, imgs []ecsx.Image) {
-	if r.pol.DryRun {
+	if r.pol.DryRun || !r.pol.BucketTags() {
 		return
 	}
 	todo := map[string][]string{} // bucket -> image ids
@@ -166,6 +173,13 @@ func (r *run) tagImages(ctx context.Context, region string, ids []string, tags m
 		}
 	}
 	return done, nil
+}
+
+// addBucket adds the bucket of instance to tags, where the policy leaves room for it.
+func (r *run) addBucket(tags map[string]string, instance string) {
+	if r.pol.BucketTags() && instance != "" {
+		tags[policy.TagBucket] = policy.BucketOf(instance)
+	}
 }
 
 // allBuckets are every TagBucket value, 00..63.

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -263,5 +264,38 @@ func TestShardBucketsUnevenCount(t *testing.T) {
 	e.day(t, 3)
 	if miss := e.fake.missingBuckets(); len(miss) != 0 {
 		t.Fatalf("%d images left without their bucket: %v", len(miss), miss)
+	}
+}
+
+// A policy using all 10 of its tags leaves no room for the bucket tag: images stay within
+// the ECS limit of 20 tags, nothing is tagged or marked, and shards list in full (and say
+// why, once per run).
+func TestShardBucketsNeedTagRoom(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(p *policy.Policy) {
+		p.Tags = map[string]string{}
+		for i := range policy.MaxImageTags - policy.ReservedTagCount {
+			p.Tags[fmt.Sprintf("team-%d", i)] = "x"
+		}
+	})
+	marks := &memMarks{}
+	rc := e.withReads(marks)
+	e.day(t, 2)
+	e.day(t, 2)
+	for _, region := range []string{src, dstPlain, dstKMS} {
+		for _, im := range e.fake.regionImages(region) {
+			if len(im.Tags) > policy.MaxImageTags {
+				t.Errorf("%s/%s carries %d tags, over the ECS limit: %v", region, im.ID, len(im.Tags), im.Tags)
+			}
+			if _, ok := im.Tags[policy.TagBucket]; ok {
+				t.Errorf("%s/%s carries %s with no room for it", region, im.ID, policy.TagBucket)
+			}
+		}
+	}
+	if rc.bucketQueries != 0 || marks.count() != 0 {
+		t.Fatalf("%d bucket queries, %d marks; want none", rc.bucketQueries, marks.count())
+	}
+	if len(e.records(map[string]string{"action": "bucket-list", "result": ResultSkipped})) == 0 {
+		t.Fatal("no record says why the shards list in full")
 	}
 }

@@ -271,7 +271,6 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 		Tags: r.pol.ManagedTags(map[string]string{
 			policy.TagSourceImage:    src.ID,
 			policy.TagSourceInstance: instance,
-			policy.TagBucket:         policy.BucketOf(instance),
 			policy.TagSourceRegion:   src.Region,
 			policy.TagSlot:           src.Tags[policy.TagSlot],
 			policy.TagRole:           policy.RoleCopy,
@@ -280,6 +279,7 @@ func (r *run) copyOne(ctx context.Context, src ecsx.Image, dest policy.Destinati
 			policy.TagPending:        policy.PendingCatalog, // until its catalog entry is written
 		}),
 	}
+	r.addBucket(in.Tags, instance)
 	if r.pol.DryRun {
 		it.Reason = "would copy as " + in.Name
 		r.record(ctx, "copy", ResultDryRun, it, nil, time.Time{})

@@ -200,7 +200,6 @@ func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instan
 		ClientToken: r.pol.AttemptClientToken(in.ID, slot, n),
 		Tags: r.pol.ManagedTags(map[string]string{
 			policy.TagSourceInstance: in.ID,
-			policy.TagBucket:         policy.BucketOf(in.ID),
 			policy.TagSlot:           slot,
 			policy.TagRole:           policy.RoleSource,
 			policy.TagSourceRegion:   region,
@@ -208,6 +207,7 @@ func (r *run) createOne(ctx context.Context, region, slot string, in ecsx.Instan
 			policy.TagPending:        policy.PendingCopy, // until every destination is settled
 		}),
 	}
+	r.addBucket(input.Tags, in.ID)
 	if r.pol.DryRun {
 		it.Reason = "would create " + input.Name
 		r.record(ctx, "create", ResultDryRun, it, nil, time.Time{})

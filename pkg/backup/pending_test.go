@@ -36,11 +36,13 @@ func totalCalls(f *fakeECS) int {
 	return n
 }
 
-// ourTags counts an image's own tags (ecs-dr:*), the operator's hold excluded.
+// ourTags counts an image's own tags (ecs-dr:*) within ReservedTagCount: the operator's
+// hold and the shard bucket (set only where the policy leaves room, Policy.BucketTags)
+// excluded.
 func ourTags(tags map[string]string) int {
 	n := 0
 	for k := range tags {
-		if strings.HasPrefix(k, "ecs-dr:") && k != policy.TagHold {
+		if strings.HasPrefix(k, "ecs-dr:") && k != policy.TagHold && k != policy.TagBucket {
 			n++
 		}
 	}

@@ -94,3 +94,8 @@ func (s Shard) Buckets() (buckets []string, ok bool) {
 	}
 	return buckets, true
 }
+
+// BucketTags reports whether the policy's images carry TagBucket: it is an eleventh tag of
+// ours, set where the policy's own tags leave room for it (at most 9 of them). A policy
+// that uses all 10 of its tags forgoes it, and its shards list every region in full.
+func (p *Policy) BucketTags() bool { return len(p.Tags)+ReservedTagCount+1 <= MaxImageTags }

@@ -12,7 +12,8 @@ const (
 	TagSourceRegion   = "ecs-dr:source-region"   // region of the source instance / image
 	// TagBucket is the shard bucket of the image's source instance (BucketOf: two digits,
 	// 00..63). ECS cannot filter on a hash of a tag, so a shard's run lists the buckets of
-	// its shard by this tag and reads only its own images (Shard.Buckets).
+	// its shard by this tag and reads only its own images (Shard.Buckets). It is set only
+	// where the policy's tags leave room for it (Policy.BucketTags).
 	TagBucket = "ecs-dr:bucket"
 	// TagHold=HoldValue, set by an operator on any image of ours, keeps it from cleanup
 	// whatever the retention rule says (a legal hold, an image under investigation, a

@@ -40,10 +40,11 @@ func (e *ValidationError) Error() string {
 }
 
 // MaxImageTags is the ECS limit of tags per image; ReservedTagCount is how many of them the
-// policy itself may use (TagManagedBy … TagBucket, one of TagPending or TagFailureRecorded).
+// policy itself needs (TagManagedBy … TagDataTime, one of TagPending or TagFailureRecorded).
+// TagBucket comes on top where the policy's own tags leave room (BucketTags).
 const (
 	MaxImageTags     = 20
-	ReservedTagCount = 11
+	ReservedTagCount = 10
 	reservedPrefix   = "ecs-dr:"
 	maxConcurrency   = 32
 )
