@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -38,7 +39,11 @@ func BenchmarkCopyImageEvent(b *testing.B) {
 			},
 			Function: fccontext.Function{Name: string(fn)}, Region: hz, AccountId: core.DefaultAccountID,
 		})
-		res, err := h.Handle(ctx, payload)
+		var res *app.Result
+		var err error
+		// The label tells the handler's side (its goroutines inherit it) from the local
+		// cloud's in a CPU profile: -tagfocus side=function.
+		pprof.Do(ctx, pprof.Labels("side", "function"), func(ctx context.Context) { res, err = h.Handle(ctx, payload) })
 		if testing.Verbose() && res != nil && res.Copy != nil {
 			b.Logf("%d: %+v", seq, *res.Copy)
 		}

@@ -73,6 +73,9 @@ type Handler struct {
 	clock Clock
 	// prof writes CPU profiles on the local cloud (DR_CPU_PROFILE_DIR, profile.go); nil: off.
 	prof *cpuProfiler
+	// warm is what the instance keeps between invocations: clients per credentials and an
+	// inline policy's parse (warm.go).
+	warm warm
 }
 
 // New returns the handler of fn. A broken configuration does not stop the process: every
@@ -242,10 +245,15 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 		log = log.With("shard", res.Shard)
 	}
 
-	store := func(region string) (ossx.Store, error) {
-		return ossx.New(h.cfg.OSSEndpointFor(region), inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken)
+	// The warm instance's clients for these credentials (warm.go).
+	clients, err := h.clientsFor(inv.Creds)
+	if err != nil {
+		return res, err
 	}
-	pol, err := policy.Load(ctx, h.cfg.PolicyFor(inv.AccountID), func(ctx context.Context, url string) ([]byte, error) {
+	store := func(region string) (ossx.Store, error) {
+		return clients.store(h.cfg.OSSEndpointFor(region))
+	}
+	pol, err := h.loadPolicy(ctx, h.cfg.PolicyFor(inv.AccountID), func(ctx context.Context, url string) ([]byte, error) {
 		s, err := store(inv.Region)
 		if err != nil {
 			return nil, err
@@ -267,23 +275,8 @@ func (h *Handler) handle(ctx context.Context, inv Invocation, payload []byte, lo
 
 	// Paced, not rejected: every request (each page too) waits for its (region, action)
 	// token on the handler's clock, at the policy's rates (ecsx.DefaultLimits otherwise).
-	limiter := ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), h.opts.Clock.Now, h.opts.Clock.Sleep)
-	sdkCfg := ecsx.SDKConfig{
-		Endpoint: h.cfg.ECSEndpoint, Scheme: h.cfg.ECSScheme,
-		Credentials: func() (string, string, string) {
-			return inv.Creds.AccessKeyID, inv.Creds.AccessKeySecret, inv.Creds.SecurityToken
-		},
-		Pace: limiter.Wait,
-	}
-	api, err := ecsx.NewSDK(sdkCfg)
-	if err != nil {
-		return res, err
-	}
-	// Cleanup keeps images used by instances, launch templates and scaling configurations.
-	users, err := ecsx.NewSDKUsers(sdkCfg, "")
-	if err != nil {
-		return res, err
-	}
+	ctx = withPace(ctx, ecsx.NewLimiter(ecsx.Limits(pol.RateLimits), h.opts.Clock.Now, h.opts.Clock.Sleep))
+	api, users := clients.ecs, clients.users
 	now := boundedTime(timer, evs, cloudClock(ctx, api, inv.Region, h.opts.Clock, timer, evs, pol, log), pol, log)
 	// Throttled retries stop at the soft deadline, on the clock they sleep on (ctx's own
 	// deadline is a wall instant, another time scale on a simulated clock).

@@ -155,7 +155,7 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	}
 	share := min(max(c.EventShare, 0), 1)
 	srv, err := localcloud.New(localcloud.Options{Clock: clock, Seed: &seed,
-		FunctionOutput: fc.Options{Stdout: c.FunctionLog, CredentialTTL: 72 * time.Hour},
+		FunctionOutput: fc.Options{Stdout: c.FunctionLog, CredentialTTL: 72 * time.Hour, ReuseCredentials: true},
 		Delivery:       eventbridge.Delivery{Drop: 1 - share, Seed: 10}})
 	if err != nil {
 		return res, err

@@ -107,11 +107,30 @@ func newSink(cfg SLSConfig, stdout slog.Handler) (*Sink, error) {
 	}, nil
 }
 
-// httpClientFor returns the client for endpoint. The SDK addresses
+// httpClients are the clients of httpClientFor by endpoint and timeout: a process (an FC
+// instance) keeps one per endpoint, so the invocations of a warm instance reuse its
+// keep-alive connections instead of opening (and leaving idle) new ones every time.
+var httpClients sync.Map // httpClientKey -> *http.Client
+
+type httpClientKey struct {
+	endpoint string
+	timeout  time.Duration
+}
+
+// httpClientFor returns the client for endpoint, shared in the process. The SDK addresses
 // http://{project}.{endpoint}/, which for an IP or localhost endpoint (the local cloud)
 // does not resolve; there the dialer dials the endpoint itself and only the Host header
 // carries the project. Proxies from the environment are honoured for real endpoints.
 func httpClientFor(endpoint string, timeout time.Duration) *http.Client {
+	key := httpClientKey{endpoint, timeout}
+	if c, ok := httpClients.Load(key); ok {
+		return c.(*http.Client)
+	}
+	c, _ := httpClients.LoadOrStore(key, newHTTPClient(endpoint, timeout))
+	return c.(*http.Client)
+}
+
+func newHTTPClient(endpoint string, timeout time.Duration) *http.Client {
 	hostport := endpoint
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
 		hostport = u.Host

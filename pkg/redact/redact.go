@@ -38,14 +38,69 @@ var (
 
 // String returns s without credential-shaped content.
 func String(s string) string {
-	if s == "" {
+	if s == "" || !mayCarry(s) {
 		return s
 	}
+	return byShape(s)
+}
+
+// byShape applies the four patterns.
+func byShape(s string) string {
 	s = stringToSign.ReplaceAllString(s, "${1}"+Mask)
 	s = urlQuery.ReplaceAllString(s, "${1}")
 	s = authz.ReplaceAllString(s, "${1} "+Mask)
 	s = param.ReplaceAllString(s, "${1}${2}"+Mask)
 	return s
+}
+
+// mayCarry is a cheap test that s cannot match any of the patterns, so the records of an
+// invocation (image ids, regions, counts) skip the four regular expressions. Each pattern
+// needs a marker (case-insensitive): stringToSign "sign"; urlQuery "http" and '?';
+// authz ':' and "log", "oss" or "acs3"; param '=' or ':' and "accesskey", "sign",
+// "token" or "credential". Non-ASCII text takes the full path: (?i) also folds the
+// Kelvin sign to k and the long s to s.
+func mayCarry(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	if containsFold(s, "sign") {
+		return true
+	}
+	if strings.IndexByte(s, '?') >= 0 && containsFold(s, "http") {
+		return true
+	}
+	if !strings.ContainsAny(s, ":=") {
+		return false
+	}
+	for _, marker := range [...]string{"log", "oss", "acs3", "accesskey", "token", "credential"} {
+		if containsFold(s, marker) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether ASCII s contains lower (lower case), ignoring case.
+func containsFold(s, lower string) bool {
+	n := len(lower)
+	for i := 0; i+n <= len(s); i++ {
+		j := 0
+		for ; j < n; j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != lower[j] {
+				break
+			}
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
 }
 
 // StripQuery returns rawURL without its query string and fragment (and without user info).

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 )
 
 // apiPrefix is the runtime API the SDK talks to: http://$FC_RUNTIME_API/2020-11-11/runtime/invocation/.
@@ -33,6 +35,9 @@ type instance struct {
 	// credsExpire is when the ALIBABA_CLOUD_* credentials in the process environment
 	// expire (simulated time); zero when the function has no role.
 	credsExpire time.Time
+	// creds are those environment credentials (Options.ReuseCredentials hands them to
+	// every invocation); zero without a role.
+	creds core.Credential
 
 	work     chan *pending // handed to the pending GET /next
 	polled   chan struct{} // closed at the first GET /next: the SDK loop is up

@@ -81,6 +81,12 @@ type Options struct {
 	// instance whose environment credentials would expire during an invocation is
 	// replaced by a fresh one.
 	CredentialTTL time.Duration
+	// ReuseCredentials hands every invocation of an instance the role credentials of its
+	// environment (issued when it started, valid CredentialTTL), as FC does with the
+	// credentials it assumes for a role (valid 36 h), so a warm process may keep clients
+	// that sign with them. Off (the default), every invocation gets fresh ones: each
+	// invocation is then told apart by its access key (the chaos runs kill by it).
+	ReuseCredentials bool
 	// StartTimeout bounds (wall clock) how long a new instance may take to poll the
 	// runtime API. Default 10s.
 	StartTimeout time.Duration
@@ -570,7 +576,7 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 	simTimer := r.env.Clock.AfterFunc(inv.Deadline, func() { close(expired) })
 	defer simTimer.Stop()
 	defer r.pace()()
-	h := r.headers(spec, id, deadline, retry)
+	h := r.headers(spec, in, id, deadline, retry)
 	defer r.trackKey(h, in)()
 	p := &pending{id: id, payload: payload, header: h, result: make(chan apiResult, 1)}
 	mem := watchMemory(in.cmd.Process.Pid, spec.MemoryMB, r.opts.MemorySample)
@@ -620,7 +626,7 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 
 // headers are the /next response headers fc-runtime-go-sdk turns into FcContext. The
 // deadline and timeout headers are mandatory: without them the SDK never answers.
-func (r *Runtime) headers(spec FunctionSpec, id string, deadline time.Time, retry int) map[string][]string {
+func (r *Runtime) headers(spec FunctionSpec, in *instance, id string, deadline time.Time, retry int) map[string][]string {
 	h := map[string]string{
 		"x-fc-request-id":        id,
 		"x-fc-function-deadline": strconv.FormatInt(deadline.UnixMilli(), 10),
@@ -635,7 +641,10 @@ func (r *Runtime) headers(spec FunctionSpec, id string, deadline time.Time, retr
 		"content-type":           "application/octet-stream",
 	}
 	if spec.Role != "" {
-		c := r.roleCreds(spec)
+		c := in.creds // the instance's (ReuseCredentials); ensureInstance replaced it if they would expire
+		if !r.opts.ReuseCredentials || c.AccessKeyID == "" {
+			c = r.roleCreds(spec)
+		}
 		h["x-fc-access-key-id"] = c.AccessKeyID
 		h["x-fc-access-key-secret"] = c.AccessKeySecret
 		h["x-fc-security-token"] = c.SecurityToken
@@ -692,9 +701,10 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		env = append(env, simclock.EnvVar+"="+clock, simclock.EnvFile+"="+clockFile)
 	}
 	var credsExpire time.Time
+	var creds core.Credential
 	if spec.Role != "" {
 		c := r.roleCreds(spec)
-		credsExpire = c.Expires
+		credsExpire, creds = c.Expires, c
 		env = append(env,
 			"ALIBABA_CLOUD_ACCESS_KEY_ID="+c.AccessKeyID,
 			"ALIBABA_CLOUD_ACCESS_KEY_SECRET="+c.AccessKeySecret,
@@ -732,7 +742,7 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		r.mu.Unlock()
 		return nil, &instanceError{id: id, err: err}
 	}
-	in.credsExpire = credsExpire
+	in.credsExpire, in.creds = credsExpire, creds
 	r.live[in] = struct{}{}
 	r.instances.Add(1)
 	r.mu.Unlock()
