@@ -29,22 +29,6 @@ type InstanceConfig struct {
 	StartedAt time.Time
 }
 
-func instanceConfig(in ecs.Instance) InstanceConfig {
-	c := InstanceConfig{Zone: in.ZoneId, InstanceType: in.InstanceType, OSType: in.OSType,
-		VpcID: in.VpcAttributes.VpcId, VSwitchID: in.VpcAttributes.VSwitchId,
-		SecurityGroupIDs: slices.Clone(in.SecurityGroupIds.SecurityGroupId), HostName: in.HostName, KeyPairName: in.KeyPairName,
-		CPU: in.Cpu, MemoryMiB: in.Memory}
-	if in.StartTime != "" {
-		if t, err := parseTime(in.StartTime); err == nil {
-			c.StartedAt = t
-		}
-	}
-	if ips := in.VpcAttributes.PrivateIpAddress.IpAddress; len(ips) > 0 {
-		c.PrivateIP = ips[0]
-	}
-	return c
-}
-
 // Disk is one disk attached to an instance.
 type Disk struct {
 	ID, InstanceID, Type, Category, Device string

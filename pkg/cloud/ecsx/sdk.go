@@ -16,6 +16,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/auth/credentials"
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
 )
 
@@ -208,14 +209,6 @@ func checkTags(m map[string]string) error {
 	return nil
 }
 
-func tagMap(tags []ecs.Tag) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[t.TagKey] = t.TagValue
-	}
-	return m
-}
-
 // parseTime accepts the layouts ECS uses for CreationTime ("2006-01-02T15:04:05Z" and the
 // minute-precision "2006-01-02T15:04Z" some actions return).
 func parseTime(s string) (time.Time, error) {
@@ -261,6 +254,8 @@ func (a *sdkAPI) DescribeInstances(ctx context.Context, region string, q Instanc
 func (a *sdkAPI) describeInstancesChunk(ctx context.Context, c *ecs.Client, region string, q InstanceQuery, ids []string) ([]Instance, error) {
 	const op = "DescribeInstances"
 	var out []Instance
+	in := newInterner()
+	var buf []slimInstance // one page's items, reused page after page
 	for page := 1; page <= pagesLimit; page++ {
 		if err := a.pace(ctx, region, op); err != nil {
 			return nil, &Error{Op: op, Region: region, Err: err}
@@ -276,21 +271,14 @@ func (a *sdkAPI) describeInstancesChunk(ctx context.Context, c *ecs.Client, regi
 			req.InstanceIds = string(b)
 		}
 		req.Tag = sdkTags(q.Tags, func(k, v string) ecs.DescribeInstancesTag { return ecs.DescribeInstancesTag{Key: k, Value: v} })
-		resp, err := c.DescribeInstances(req)
-		if err != nil {
+		resp := &describeInstancesResponse{BaseResponse: &responses.BaseResponse{}} // slim.go
+		resp.Instances.Instance = reuse(buf)
+		if err := c.DoAction(req, resp); err != nil {
 			return nil, wrap(op, "", region, err)
 		}
-		for _, in := range resp.Instances.Instance {
-			inst := Instance{ID: in.InstanceId, Name: in.InstanceName, Region: in.RegionId, Status: in.Status,
-				ImageID: in.ImageId, Tags: tagMap(in.Tags.Tag), Config: instanceConfig(in)}
-			if inst.Region == "" {
-				inst.Region = region
-			}
-			for _, l := range in.OperationLocks.LockReason {
-				inst.Locked = true
-				inst.LockReasons = append(inst.LockReasons, l.LockReason)
-			}
-			out = append(out, inst)
+		buf = resp.Instances.Instance
+		for i := range resp.Instances.Instance {
+			out = append(out, resp.Instances.Instance[i].instance(region, in))
 		}
 		// TotalCount is the end marker; an empty page also ends the loop so a server that
 		// miscounts cannot make it spin.
@@ -316,6 +304,8 @@ func (a *sdkAPI) DescribeImages(ctx context.Context, region string, q ImageQuery
 	defer release()
 	var out []Image
 	seen := 0
+	in := newInterner()
+	var buf []slimImage // one page's items, reused page after page
 	for page := 1; page <= pagesLimit; page++ {
 		if err := a.pace(ctx, region, op); err != nil {
 			return nil, &Error{Op: op, Region: region, Err: err}
@@ -329,24 +319,16 @@ func (a *sdkAPI) DescribeImages(ctx context.Context, region string, q ImageQuery
 		req.Status = strings.Join(q.Statuses, ",")
 		req.ImageName = q.Name
 		req.Tag = sdkTags(q.Tags, func(k, v string) ecs.DescribeImagesTag { return ecs.DescribeImagesTag{Key: k, Value: v} })
-		resp, err := c.DescribeImages(req)
-		if err != nil {
+		resp := &describeImagesResponse{BaseResponse: &responses.BaseResponse{}} // slim.go
+		resp.Images.Image = reuse(buf)
+		if err := c.DoAction(req, resp); err != nil {
 			return nil, wrap(op, strings.Join(q.IDs, ","), region, err)
 		}
-		for _, im := range resp.Images.Image {
-			img := Image{ID: im.ImageId, Name: im.ImageName, Region: region, Status: im.Status, Progress: im.Progress,
-				SizeGiB: im.Size, Tags: tagMap(im.Tags.Tag), IsCopied: im.IsCopied}
-			if im.CreationTime != "" {
-				t, err := parseTime(im.CreationTime)
-				if err != nil {
-					return nil, &Error{Op: op, Resource: im.ImageId, Region: region, Err: err}
-				}
-				img.Created = t
-			}
-			for _, m := range im.DiskDeviceMappings.DiskDeviceMapping {
-				if m.SnapshotId != "" {
-					img.Snapshots = append(img.Snapshots, m.SnapshotId)
-				}
+		buf = resp.Images.Image
+		for i := range resp.Images.Image {
+			img, err := resp.Images.Image[i].image(region, in)
+			if err != nil {
+				return nil, &Error{Op: op, Resource: resp.Images.Image[i].ImageId, Region: region, Err: err}
 			}
 			if q.Keep == nil || q.Keep(img) {
 				out = append(out, img)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
+	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/responses"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
 )
 
@@ -61,6 +62,8 @@ func (a *sdkAPI) DescribeSnapshots(ctx context.Context, region string, q Snapsho
 		idChunks = chunks(q.IDs, 100)
 	}
 	var out []Snapshot
+	in := newInterner()
+	var buf []slimSnapshot // one page's items, reused page after page
 	for _, ids := range idChunks {
 		n := 0
 		for page := 1; ; page++ {
@@ -79,12 +82,14 @@ func (a *sdkAPI) DescribeSnapshots(ctx context.Context, region string, q Snapsho
 				req.SnapshotIds = string(b)
 			}
 			req.Tag = sdkTags(q.Tags, func(k, v string) ecs.DescribeSnapshotsTag { return ecs.DescribeSnapshotsTag{Key: k, Value: v} })
-			resp, err := c.DescribeSnapshots(req)
-			if err != nil {
+			resp := &describeSnapshotsResponse{BaseResponse: &responses.BaseResponse{}} // slim.go
+			resp.Snapshots.Snapshot = reuse(buf)
+			if err := c.DoAction(req, resp); err != nil {
 				return nil, wrap(op, strings.Join(ids, ","), region, err)
 			}
-			for _, s := range resp.Snapshots.Snapshot {
-				snap := Snapshot{ID: s.SnapshotId, Region: region, Status: s.Status, Tags: tagMap(s.Tags.Tag)}
+			buf = resp.Snapshots.Snapshot
+			for i := range resp.Snapshots.Snapshot {
+				snap := resp.Snapshots.Snapshot[i].snapshot(region, in)
 				if q.Keep == nil || q.Keep(snap) {
 					out = append(out, snap)
 				}
