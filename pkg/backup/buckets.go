@@ -36,15 +36,21 @@ type Marks interface {
 	Mark(ctx context.Context, policy, key string) error
 }
 
-const bucketMarks = "bucket-tags/"
+// Marks prefixes: the images, and the snapshots (claimed as ours), of a region's buckets
+// are wholly tagged; a key is prefix + region + "/" + bucket.
+const (
+	bucketMarks   = "bucket-tags/"
+	snapshotMarks = "snapshot-bucket-tags/"
+)
 
 func bucketMarkKey(region, bucket string) string { return bucketMarks + region + "/" + bucket }
 
-// bucketPlan reports, per region, the buckets the run lists by tag; a region missing from
-// it is listed in full. Without Marks, for the whole fleet, or for a shard count that cuts
-// through buckets, every region is listed in full. A mark that cannot be read counts as
-// missing (a full listing is slower, never wrong).
-func (r *run) bucketPlan(ctx context.Context, regions []string) map[string][]string {
+// bucketPlan reports, per region, the buckets the run lists by tag (images, or snapshots
+// with snapshotMarks); a region missing from it is listed in full. Without Marks, for the
+// whole fleet, or for a shard count that cuts through buckets, every region is listed in
+// full. A mark that cannot be read counts as missing (a full listing is slower, never
+// wrong).
+func (r *run) bucketPlan(ctx context.Context, regions []string, prefix string) map[string][]string {
 	buckets, ok := r.Shard.Buckets()
 	if !ok || r.Marks == nil {
 		return nil
@@ -54,18 +60,43 @@ func (r *run) bucketPlan(ctx context.Context, regions []string) map[string][]str
 			" tags leave no room for " + policy.TagBucket + ": every region is listed in full (use at most 9 to list by shard bucket)"}, nil, time.Time{})
 		return nil
 	}
-	marked, err := r.Marks.Marked(ctx, r.pol.Name, bucketMarks)
+	marked, err := r.Marks.Marked(ctx, r.pol.Name, prefix)
 	if err != nil {
 		r.recordAt(ctx, warn, "bucket-list", ResultSkipped, Item{Reason: "shard bucket marks unreadable: every region is listed in full"}, err, time.Time{})
 		return nil
 	}
 	plan := map[string][]string{}
 	for _, region := range regions {
-		if !slices.ContainsFunc(buckets, func(b string) bool { return !marked[bucketMarkKey(region, b)] }) {
+		if !slices.ContainsFunc(buckets, func(b string) bool { return !marked[prefix+region+"/"+b] }) {
 			plan[region] = buckets
 		}
 	}
 	return plan
+}
+
+// markBuckets records that the run's buckets of region are wholly tagged (prefix: images
+// or snapshots), after a full listing found them so. The whole fleet marks every bucket;
+// a shard count that cuts through buckets marks none.
+func (r *run) markBuckets(ctx context.Context, region, prefix string) {
+	if r.Marks == nil || r.pol.DryRun || !r.pol.BucketTags() {
+		return
+	}
+	buckets, ok := r.Shard.Buckets()
+	if r.Shard.All() {
+		buckets, ok = allBuckets(), true
+	}
+	if !ok {
+		return
+	}
+	for _, b := range buckets {
+		if err := r.Marks.Mark(ctx, r.pol.Name, prefix+region+"/"+b); err != nil {
+			r.recordAt(ctx, warn, "bucket-mark", ResultFailed, Item{Region: region,
+				Reason: "shard bucket " + prefix + b + " complete but its mark is not written: the next run lists the region in full again"}, err, time.Time{})
+			return
+		}
+	}
+	r.recordAt(ctx, debug, "bucket-mark", ResultOK, Item{Region: region,
+		Reason: prefix + strings.Join(buckets, ",") + " complete: later runs list them by tag"}, nil, time.Time{})
 }
 
 // listRegion lists the managed images of the run's shard in region: by bucket when buckets
@@ -130,33 +161,24 @@ func (r *run) tagBuckets(ctx context.Context, region string, imgs []ecsx.Image) 
 		r.record(ctx, "bucket-tag", ResultOK, Item{Region: region,
 			Reason: fmt.Sprintf("tagged %d images made before %s existed with their shard bucket", tagged, policy.TagBucket)}, nil, time.Time{})
 	}
-	if !complete || r.Marks == nil {
-		return
+	if complete {
+		r.markBuckets(ctx, region, bucketMarks)
 	}
-	buckets, ok := r.Shard.Buckets()
-	if r.Shard.All() {
-		buckets, ok = allBuckets(), true
-	}
-	if !ok {
-		return // this shard count cuts through buckets: none of them is wholly this run's
-	}
-	for _, b := range buckets {
-		if err := r.Marks.Mark(ctx, r.pol.Name, bucketMarkKey(region, b)); err != nil {
-			r.recordAt(ctx, warn, "bucket-mark", ResultFailed, Item{Region: region,
-				Reason: "shard bucket " + b + " complete but its mark is not written: the next run lists the region in full again"}, err, time.Time{})
-			return
-		}
-	}
-	r.recordAt(ctx, debug, "bucket-mark", ResultOK, Item{Region: region,
-		Reason: "shard buckets " + strings.Join(buckets, ",") + " complete: later runs list them by tag"}, nil, time.Time{})
 }
 
 // tagImages tags ids (50 per call); an image gone since it was listed needs no tag, so a
 // batch refused for a missing id is tagged one by one. It returns how many were tagged.
 func (r *run) tagImages(ctx context.Context, region string, ids []string, tags map[string]string) (int, error) {
+	return r.tagEach(ctx, region, ecsx.ResourceImage, ids, tags)
+}
+
+// tagEach tags resources of one type 50 per call; one gone since it was listed needs no
+// tag, so a batch refused for a missing id is tagged one by one. It returns how many
+// were tagged.
+func (r *run) tagEach(ctx context.Context, region, typ string, ids []string, tags map[string]string) (int, error) {
 	done := 0
 	for chunk := range slices.Chunk(ids, 50) {
-		err := r.ecs.TagResources(ctx, region, ecsx.ResourceImage, chunk, tags)
+		err := r.ecs.TagResources(ctx, region, typ, chunk, tags)
 		if err == nil {
 			done += len(chunk)
 			continue
@@ -165,7 +187,7 @@ func (r *run) tagImages(ctx context.Context, region string, ids []string, tags m
 			return done, err
 		}
 		for _, id := range chunk {
-			if e := r.ecs.TagResources(ctx, region, ecsx.ResourceImage, []string{id}, tags); e == nil {
+			if e := r.ecs.TagResources(ctx, region, typ, []string{id}, tags); e == nil {
 				done++
 			} else if !ecsx.IsNotFound(e) {
 				return done, e

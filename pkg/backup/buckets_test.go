@@ -48,10 +48,17 @@ func (m *memMarks) Mark(_ context.Context, pol, key string) error {
 	return nil
 }
 
-func (m *memMarks) count() int {
+// count is how many marks are set under prefix ("": all).
+func (m *memMarks) count(prefix string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.keys)
+	n := 0
+	for k := range m.keys {
+		if _, rest, _ := strings.Cut(k, "/"); strings.HasPrefix(rest, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // readCounter counts the managed images DescribeImages reads from the server (before a
@@ -63,6 +70,8 @@ type readCounter struct {
 	bucketQueries   int
 	fullListings    int
 	managedListings int
+	// DescribeSnapshots of our claimed snapshots, by bucket or in full.
+	snapBucketQueries, snapFullListings int
 }
 
 func (c *readCounter) DescribeImages(ctx context.Context, region string, q ecsx.ImageQuery) ([]ecsx.Image, error) {
@@ -92,17 +101,39 @@ func (c *readCounter) DescribeImages(ctx context.Context, region string, q ecsx.
 	return slices.DeleteFunc(imgs, func(im ecsx.Image) bool { return !keep(im) }), nil
 }
 
+func (c *readCounter) DescribeSnapshots(ctx context.Context, region string, q ecsx.SnapshotQuery) ([]ecsx.Snapshot, error) {
+	if len(q.IDs) == 0 && q.Tags[policy.TagManagedBy] != "" {
+		c.mu.Lock()
+		if q.Tags[policy.TagBucket] != "" {
+			c.snapBucketQueries++
+		} else {
+			c.snapFullListings++
+		}
+		c.mu.Unlock()
+	}
+	return c.API.DescribeSnapshots(ctx, region, q)
+}
+
 func (c *readCounter) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.full, c.byBucket, c.bucketQueries, c.fullListings, c.managedListings = 0, 0, 0, 0, 0
+	c.snapBucketQueries, c.snapFullListings = 0, 0
 }
 
-// stripBuckets removes TagBucket from every image: the images of a release before it.
-func (f *fakeECS) stripBuckets() int {
+// stripBuckets removes TagBucket from every image and snapshot, the images and claimed
+// snapshots of a release before it; with instances, TagSourceInstance from the claimed
+// snapshots too (claimed by an even older release).
+func (f *fakeECS) stripBuckets(instances ...bool) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	n := 0
+	for _, tags := range f.snapTags {
+		delete(tags, policy.TagBucket)
+		if len(instances) > 0 && instances[0] {
+			delete(tags, policy.TagSourceInstance)
+		}
+	}
 	for _, imgs := range f.images {
 		for _, im := range imgs {
 			if _, ok := im.Tags[policy.TagBucket]; ok {
@@ -114,11 +145,20 @@ func (f *fakeECS) stripBuckets() int {
 	return n
 }
 
-// missingBuckets lists the managed images whose TagBucket is not their instance's bucket.
+// missingBuckets lists the managed images whose TagBucket is not their instance's bucket,
+// and the snapshots claimed as ours without an instance or its bucket.
 func (f *fakeECS) missingBuckets() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
+	for id, tags := range f.snapTags {
+		if tags[policy.TagManagedBy] == "" {
+			continue
+		}
+		if inst := tags[policy.TagSourceInstance]; inst == "" || tags[policy.TagBucket] != policy.BucketOf(inst) {
+			out = append(out, "snapshot "+id)
+		}
+	}
 	for region, imgs := range f.images {
 		for _, im := range imgs {
 			inst := im.Tags[policy.TagSourceInstance]
@@ -151,7 +191,7 @@ func TestShardBucketsMigrateThenListByTag(t *testing.T) {
 		whole.day(t, 1)
 		sharded.day(t, 1)
 	}
-	if n := sharded.fake.stripBuckets(); n == 0 {
+	if n := sharded.fake.stripBuckets(true); n == 0 {
 		t.Fatal("no image carried a bucket tag to strip")
 	}
 	marks.keys = nil // the unsharded days marked every bucket: the old release did not
@@ -167,16 +207,25 @@ func TestShardBucketsMigrateThenListByTag(t *testing.T) {
 	if miss := sharded.fake.missingBuckets(); len(miss) != 0 {
 		t.Fatalf("after the first sharded day %d images still lack their bucket tag: %v", len(miss), miss[:min(5, len(miss))])
 	}
-	if got, want := marks.count(), 3*policy.Buckets; got != want {
-		t.Fatalf("%d bucket marks, want %d (64 buckets x 3 regions)", got, want)
+	if got, want := marks.count(bucketMarks), 3*policy.Buckets; got != want {
+		t.Fatalf("%d image bucket marks, want %d (64 buckets x 3 regions)", got, want)
 	}
 
+	// Snapshots claimed without an instance are attributed by the shards owning their image
+	// (shard 0 lists them all until none is left): all marked after the second day.
+	rc.reset()
+	whole.day(t, 1)
+	sharded.day(t, 4)
+	if got, want := marks.count(snapshotMarks), 3*policy.Buckets; got != want {
+		t.Fatalf("%d snapshot bucket marks after two sharded days, want %d", got, want)
+	}
 	for day := range 3 {
 		rc.reset()
 		whole.day(t, 1)
 		sharded.day(t, 4)
-		if rc.fullListings != 0 || rc.bucketQueries == 0 {
-			t.Fatalf("day %d: %d full listings, %d bucket queries; want bucket queries only", day, rc.fullListings, rc.bucketQueries)
+		if rc.fullListings != 0 || rc.bucketQueries == 0 || rc.snapFullListings != 0 || rc.snapBucketQueries == 0 {
+			t.Fatalf("day %d: images %d full listings, %d bucket queries; snapshots %d full, %d by bucket: want bucket queries only",
+				day, rc.fullListings, rc.bucketQueries, rc.snapFullListings, rc.snapBucketQueries)
 		}
 		wi, ws := whole.state()
 		si, ss := sharded.state()
@@ -247,8 +296,8 @@ func TestShardBucketsUnevenCount(t *testing.T) {
 	marks := &memMarks{}
 	rc := e.withReads(marks)
 	e.day(t, 3)
-	if rc.bucketQueries != 0 || marks.count() != 0 {
-		t.Fatalf("3 shards: %d bucket queries, %d marks; want none", rc.bucketQueries, marks.count())
+	if rc.bucketQueries != 0 || marks.count("") != 0 {
+		t.Fatalf("3 shards: %d bucket queries, %d marks; want none", rc.bucketQueries, marks.count(""))
 	}
 	e.fake.stripBuckets()
 	e.fake.mu.Lock()
@@ -292,8 +341,8 @@ func TestShardBucketsNeedTagRoom(t *testing.T) {
 			}
 		}
 	}
-	if rc.bucketQueries != 0 || marks.count() != 0 {
-		t.Fatalf("%d bucket queries, %d marks; want none", rc.bucketQueries, marks.count())
+	if rc.bucketQueries != 0 || marks.count("") != 0 {
+		t.Fatalf("%d bucket queries, %d marks; want none", rc.bucketQueries, marks.count(""))
 	}
 	if len(e.records(map[string]string{"action": "bucket-list", "result": ResultSkipped})) == 0 {
 		t.Fatal("no record says why the shards list in full")

@@ -600,7 +600,7 @@ func (r *run) inventory(ctx context.Context, regions []string) (*inventory, erro
 	// Regions are listed in parallel: each has its own API rate (and client-side bucket),
 	// so a shard's run waits for its largest region, not for the sum of them all.
 	// A shard lists only its buckets where they are known complete (buckets.go).
-	plan := r.bucketPlan(ctx, regions)
+	plan := r.bucketPlan(ctx, regions, bucketMarks)
 	imgs := make([][]ecsx.Image, len(regions))
 	errs := make([]error, len(regions))
 	var wg sync.WaitGroup

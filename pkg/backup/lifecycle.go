@@ -100,6 +100,7 @@ func (r *run) snapshotTags(im ecsx.Image) map[string]string {
 	tags := map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: r.pol.Name, policy.TagSnapshotOf: im.ID}
 	if inst := im.Tags[policy.TagSourceInstance]; inst != "" {
 		tags[policy.TagSourceInstance] = inst
+		r.addBucket(tags, inst)
 	}
 	return tags
 }

@@ -27,13 +27,13 @@ func (r *run) collectSnapshots(ctx context.Context, inv *inventory, regions []st
 	// The regions' listings run in parallel (each region has its own API rate); what is
 	// done with them stays one region after another.
 	started := time.Now()
+	plan := r.bucketPlan(ctx, regions, snapshotMarks) // by bucket where known complete
 	lists := make([][]ecsx.Snapshot, len(regions))
+	complete := make([]bool, len(regions))
 	listErrs := make([]error, len(regions))
 	var wg sync.WaitGroup
 	for i, region := range regions {
-		wg.Go(func() {
-			lists[i], listErrs[i] = r.ecs.DescribeSnapshots(ctx, region, ecsx.SnapshotQuery{Tags: managedFilter(r.pol, nil), Keep: r.snapshotInShard})
-		})
+		wg.Go(func() { lists[i], complete[i], listErrs[i] = r.listSnapshots(ctx, region, plan[region], inv) })
 	}
 	wg.Wait()
 	for i, region := range regions {
@@ -42,6 +42,9 @@ func (r *run) collectSnapshots(ctx context.Context, inv *inventory, regions []st
 		if err != nil {
 			r.fail(ctx, c, "collect-snapshots", failure(Item{Region: region, Reason: "list our snapshots: " + err.Error()}, err), err, started)
 			continue
+		}
+		if complete[i] {
+			r.markBuckets(ctx, region, snapshotMarks)
 		}
 		referenced := map[string]bool{}
 		inInventory := map[string]bool{}
@@ -104,8 +107,10 @@ func (r *run) collectOne(ctx context.Context, region string, s ecsx.Snapshot, al
 	case ok && managedBy(r.pol, im.Tags):
 		// Ours and alive, outside this run's inventory: another shard's image (a snapshot
 		// claimed before snapshots carried their instance), or one made after the listing.
+		// The former gets its image's instance: its own shard lists it from then on.
 		it.Reason = "its image " + owner + " is alive and ours, outside this run's inventory: kept"
 		r.recordAt(ctx, debug, "keep", ResultSkipped, it, nil, time.Time{})
+		r.attributeSnapshot(ctx, region, s, im)
 		return
 	case ok:
 		it.Reason = "its image still exists (" + im.Status + ") but is not this policy's any more (re-tagged by hand?): kept"
