@@ -11,11 +11,13 @@ import (
 )
 
 // softMargin is kept free before the FC deadline: the services start no new work past
-// deadline − margin, so the invocation can record what remains and flush its records.
-// It is ecsx.DefaultMargin (also where throttled retries stop), or a quarter of a short
-// invocation's budget.
+// deadline − margin, so the invocation can finish the calls under way, write its catalog
+// (a shard's sync lists the catalog and writes what changed), record what remains and
+// flush its records. That wind-down grows with the run, so the margin is a tenth of the
+// budget (60 s of a 600 s timeout), at least ecsx.DefaultMargin, at most a quarter of a
+// short invocation's budget.
 func softMargin(budget time.Duration) time.Duration {
-	return min(ecsx.DefaultMargin, budget/4)
+	return min(max(ecsx.DefaultMargin, budget/10), budget/4)
 }
 
 // withSoftDeadline puts the soft deadline on ctx, on the handler's clock: the deadline FC

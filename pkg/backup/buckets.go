@@ -213,13 +213,16 @@ func allBuckets() []string {
 	return out
 }
 
-// BucketMarkKeys are the Marks keys saying that every bucket of region is wholly tagged:
-// what a full listing of the region by an unsharded run establishes. Tools that seed an
-// account whose images all carry their bucket (the bench) set them directly.
+// BucketMarkKeys are the Marks keys saying that every bucket of region is wholly tagged,
+// images and claimed snapshots: what full listings of the region by an unsharded run
+// establish. Tools that seed an account whose images and claimed snapshots all carry
+// their bucket (the bench) set them directly.
 func BucketMarkKeys(region string) []string {
-	out := make([]string, 0, policy.Buckets)
-	for _, b := range allBuckets() {
-		out = append(out, bucketMarkKey(region, b))
+	out := make([]string, 0, 2*policy.Buckets)
+	for _, prefix := range []string{bucketMarks, snapshotMarks} {
+		for _, b := range allBuckets() {
+			out = append(out, prefix+region+"/"+b)
+		}
 	}
 	return out
 }

@@ -119,7 +119,7 @@ func seedHistory(pol *policy.Policy, instances map[string][]ecs.InstanceSeed, to
 					tags := pol.ManagedTags(map[string]string{policy.TagSourceInstance: in.ID, policy.TagBucket: policy.BucketOf(in.ID), policy.TagSlot: slot,
 						policy.TagRole: policy.RoleSource, policy.TagSourceRegion: in.Region, policy.TagAttempt: "1"})
 					out[in.Region] = append(out[in.Region], ecs.FleetImage{ID: srcID, Name: name, SystemGiB: diskGiB,
-						Tags: tags, CreationTime: created, SourceInstanceID: in.ID,
+						Tags: tags, SnapshotTags: claimed(pol, srcID, in.ID), CreationTime: created, SourceInstanceID: in.ID,
 						Description: fmt.Sprintf("ecs-image-dr policy %s: instance %s, slot %s, attempt 1", pol.Name, in.ID, slot)})
 					if !newestSrc {
 						newestSrc = true
@@ -136,7 +136,7 @@ func seedHistory(pol *policy.Policy, instances map[string][]ecs.InstanceSeed, to
 						policy.TagSourceRegion: in.Region, policy.TagSlot: slot, policy.TagRole: policy.RoleCopy, policy.TagAttempt: "1",
 						policy.TagDataTime: created.UTC().Format(time.RFC3339)})
 					cid, cname := id(), pol.CopyName(name, dr)
-					out[dr] = append(out[dr], ecs.FleetImage{ID: cid, Name: cname, SystemGiB: diskGiB, Tags: tags,
+					out[dr] = append(out[dr], ecs.FleetImage{ID: cid, Name: cname, SystemGiB: diskGiB, Tags: tags, SnapshotTags: claimed(pol, cid, in.ID),
 						CreationTime: created.Add(copyLag), CopySourceRegion: in.Region, CopySourceImageID: srcID,
 						Description: fmt.Sprintf("ecs-image-dr policy %s: copy of %s from %s, attempt 1", pol.Name, srcID, in.Region)})
 					if !newestDst[dr] {
@@ -185,4 +185,11 @@ func (m memStore) List(_ context.Context, bucket, prefix string) ([]ossx.ObjectI
 
 func (m memStore) Delete(context.Context, string, string) error {
 	return errors.New("bench: the seeding store never deletes")
+}
+
+// claimed are the tags of a snapshot the product has claimed as its image's (the event
+// path claims them when the image turns Available): yesterday's history is in that state.
+func claimed(pol *policy.Policy, imageID, instance string) map[string]string {
+	return map[string]string{policy.TagManagedBy: policy.ManagedByValue, policy.TagPolicy: pol.Name,
+		policy.TagSnapshotOf: imageID, policy.TagSourceInstance: instance, policy.TagBucket: policy.BucketOf(instance)}
 }
