@@ -46,7 +46,7 @@ func (r *run) listSnapshots(ctx context.Context, region string, buckets []string
 	for _, im := range inv.images[region] {
 		owners[im.ID] = im.Tags[policy.TagSourceInstance]
 	}
-	todo := map[string][]string{} // bucket -> snapshot ids (instance known)
+	todo := map[string][]string{}      // bucket -> snapshot ids (instance known)
 	attribute := map[string][]string{} // instance -> instance-less snapshot ids
 	complete = true
 	for _, s := range snaps {
