@@ -68,8 +68,12 @@ type DayResult struct {
 	Functions  []DayFunction  `json:"functions"`
 	Totals     DayTotals      `json:"totals"`
 	Final      map[string]int `json:"finalImages"` // managed images by region at the end
-	WallTime   time.Duration  `json:"wallNs"`
-	Stopped    string         `json:"stopped,omitempty"` // why the run ended early
+	// CopyDelay: from a source image of the day becoming Available to its copy's
+	// CopyImage being accepted, in each DR region (issue 10 point 4: p99 ≤ 15 min with
+	// every event lost).
+	CopyDelay DayCopyDelay  `json:"copyDelay"`
+	WallTime  time.Duration `json:"wallNs"`
+	Stopped   string        `json:"stopped,omitempty"` // why the run ended early
 	// Invocations is every attempt (also written as a CSV next to latest.json).
 	Invocations []DayInvocation `json:"-"`
 }
@@ -224,6 +228,7 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	// What the day did, from the cloud's own image events.
 	var mu sync.Mutex
 	states := map[string]map[string]int{} // state -> region -> count
+	sourceReady := map[string]time.Time{} // source image id -> when it became Available
 	srv.Env.Bus.Subscribe(func(e core.Event) {
 		if e.Type != "Image:StateChange" {
 			return
@@ -235,6 +240,11 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 		}
 		states[st][e.Region]++
 		res.Totals.Events++
+		if st == "Available" && !slices.Contains(DRRegions, e.Region) {
+			if id, _ := e.Data["imageId"].(string); id != "" {
+				sourceReady[id] = e.Time
+			}
+		}
 		mu.Unlock()
 	})
 
@@ -284,6 +294,9 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	res.Totals.CreateFailed = sum(states["CreateFailed"])
 	mu.Unlock()
 	slot := pol.Slot(today)
+	mu.Lock()
+	res.CopyDelay = copyDelays(srv, sourceReady, slot)
+	mu.Unlock()
 	res.Final = map[string]int{}
 	res.Totals.CopiesToday = map[string]int{}
 	for _, r := range append(slices.Clone(SourceRegions), DRRegions...) {
@@ -418,4 +431,48 @@ func sum(m map[string]int) int {
 		n += v
 	}
 	return n
+}
+
+// DayCopyDelay is the tool-added copy delay of the day's source images.
+type DayCopyDelay struct {
+	Copies        int           `json:"copies"` // (source, DR region) pairs copied
+	P50, P99, Max time.Duration `json:"-"`
+	P50Ns         int64         `json:"p50Ns"`
+	P99Ns         int64         `json:"p99Ns"`
+	MaxNs         int64         `json:"maxNs"`
+	// Uncopied: (source, DR region) pairs of the day's Available sources with no copy at
+	// the end of the window (their delay is at least the time left, not in the figures).
+	Uncopied int `json:"uncopied"`
+}
+
+// copyDelays measures, for every source image that became Available during the day,
+// when its copy in each DR region was created (CopyImage accepted), from the copies'
+// lineage tags.
+func copyDelays(srv *localcloud.Server, ready map[string]time.Time, slot string) DayCopyDelay {
+	var d DayCopyDelay
+	var delays []time.Duration
+	for _, r := range DRRegions {
+		copied := map[string]bool{}
+		for _, im := range srv.ECS.Images(r) {
+			if im.Tags[policy.TagRole] != policy.RoleCopy || im.Tags[policy.TagSlot] != slot {
+				continue
+			}
+			src := im.Tags[policy.TagSourceImage]
+			at, ok := ready[src]
+			if !ok || copied[src] {
+				continue
+			}
+			copied[src] = true
+			delays = append(delays, max(im.CreationTime.Sub(at), 0))
+		}
+		d.Uncopied += len(ready) - len(copied)
+	}
+	if len(delays) == 0 {
+		return d
+	}
+	slices.Sort(delays)
+	d.Copies = len(delays)
+	d.P50, d.P99, d.Max = delays[(len(delays)-1)/2], delays[min(len(delays)-1, (len(delays)*99+99)/100-1)], delays[len(delays)-1]
+	d.P50Ns, d.P99Ns, d.MaxNs = int64(d.P50), int64(d.P99), int64(d.Max)
+	return d
 }

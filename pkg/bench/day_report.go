@@ -59,10 +59,23 @@ func (o Options) sfile() string {
 }
 
 func (o Options) eventShare() float64 {
-	if o.EventShare > 0 {
+	switch {
+	case o.EventShare > 0:
 		return o.EventShare
+	case o.EventShare < 0: // every event lost
+		return 0
 	}
 	return 1
+}
+
+// copyDelayTarget is the p99 copy delay with every event lost (issue 10 point 4).
+const copyDelayTarget = 15 * time.Minute
+
+func eventsLostNote(share float64) string {
+	if share >= 1 {
+		return ""
+	}
+	return fmt.Sprintf(", %.0f%% of events lost", 100*(1-share))
 }
 
 // dayWallTarget is the fleet day's wall-time budget (issue 10, point 3).
@@ -112,6 +125,11 @@ func writeDayTable(w io.Writer, d DayResult) {
 		fmt.Fprintf(w, "; its copy in %s for %d%s", r, t.CopiesToday[r], mark(t.CopiesToday[r] == d.Instances))
 	}
 	fmt.Fprintf(w, ". Managed images at the end: %s.\n\n", seededText(d.Final))
+	if cd := d.CopyDelay; cd.Copies > 0 || cd.Uncopied > 0 {
+		fmt.Fprintf(w, "Copy delay (a source of the day Available → its CopyImage accepted, per DR region): %d copies, p50 %s, p99 %s (target ≤ 15m0s%s)%s, max %s; %d not copied by the window's end%s.\n\n",
+			cd.Copies, fmtDur(cd.P50), fmtDur(cd.P99), eventsLostNote(d.EventShare), mark(cd.P99 <= copyDelayTarget), fmtDur(cd.Max),
+			cd.Uncopied, mark(cd.Uncopied == 0))
+	}
 	fmt.Fprintf(w, "Wall time: %.0fs (seeding and deploy %.0fs; target < %v)%s.\n\n", d.WallTime.Seconds(), d.SeedWall.Seconds(),
 		dayWallTarget, mark(d.WallTime < dayWallTarget && d.Stopped == ""))
 }

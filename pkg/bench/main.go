@@ -23,7 +23,7 @@ type Options struct {
 	Only   string  // run only scenarios whose name contains this
 	Skip   string  // comma list: skip scenarios whose name contains one of these
 	// Fleet is the fleet day's size (default 20,000; Quick: 200); SFile its s.yaml
-	// (default s.yaml) and EventShare the share of image events delivered (default 1).
+	// (default s.yaml) and EventShare the share of image events delivered (0: 1; negative: none, every event lost).
 	Fleet      int
 	SFile      string
 	EventShare float64

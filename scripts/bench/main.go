@@ -18,7 +18,7 @@ func main() {
 	speed := flag.Float64("speed", 20, "simulated seconds per wall second of the real-time clock")
 	only := flag.String("only", "", "run only the scenarios whose name contains this")
 	fleet := flag.Int("fleet", 0, "instances of the fleet day (default 20000, -quick 200)")
-	share := flag.Float64("event-share", 0, "share of image events delivered in the fleet day (default 1)")
+	share := flag.Float64("event-share", 0, "share of image events delivered in the fleet day (default 1; 0: every event lost)")
 	fspeed := flag.Float64("fleet-speed", 0, "simulated seconds per wall second in the fleet day (0: 40; -1: a manual clock)")
 	sfile := flag.String("s", "s.yaml", "the project's s.yaml (its code paths hold make build's binaries)")
 	window := flag.Duration("fleet-window", 0, "simulated time the fleet day drives from 01:50 (default 4h)")
@@ -32,6 +32,11 @@ func main() {
 	o.FleetWindow = *window
 	o.Parallel, o.Skip = *parallel, *skip
 	o.FunctionProfiles = *fnprof
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "event-share" && *share == 0 {
+			o.EventShare = -1 // explicitly 0: every event lost (Options' zero value delivers all)
+		}
+	})
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
 		if err == nil {
