@@ -348,3 +348,37 @@ func TestShardBucketsNeedTagRoom(t *testing.T) {
 		t.Fatal("no record says why the shards list in full")
 	}
 }
+
+// A create run that finds the fleet already imaged this slot (a retry, a continuation)
+// writes one summary record per region, not one per instance: those go to debug.
+func TestCreateAgainSummarizesWhatIsDone(t *testing.T) {
+	t.Parallel()
+	e := shardFleet(t, 30)
+	ctx := context.Background()
+	if _, err := e.deps().Create(ctx, e.clock()); err != nil {
+		t.Fatal(err)
+	}
+	e.logs.Reset()
+	sum, err := e.deps().Create(ctx, e.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Started) != 0 || len(sum.Skipped) < 30 {
+		t.Fatalf("second run started %d, skipped %d", len(sum.Started), len(sum.Skipped))
+	}
+	summaries := 0
+	for _, rec := range e.records(map[string]string{"action": "skip", "level": "INFO"}) {
+		switch reason := rec["reason"].(string); {
+		case strings.Contains(reason, "instances already imaged for slot"):
+			summaries++
+		case strings.Contains(reason, "already exists"):
+			t.Errorf("an instance already imaged recorded at info: %v", rec)
+		}
+	}
+	if summaries != 1 {
+		t.Fatalf("%d summaries of the instances already imaged, want one for region %s", summaries, src)
+	}
+	if n := len(e.records(map[string]string{"action": "skip", "level": "DEBUG"})); n < 30 {
+		t.Fatalf("%d debug skip records, want one per instance", n)
+	}
+}

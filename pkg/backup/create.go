@@ -109,6 +109,7 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 		st attempts
 	}
 	var todo []job
+	imaged := 0 // already imaged this slot: debug each, one summary record
 	for i, in := range instances {
 		seen[in.ID] = true
 		if !r.Shard.Contains(in.ID) {
@@ -136,9 +137,19 @@ func (r *run) createRegion(ctx context.Context, src policy.Source, slot string, 
 			for _, f := range st.failed { // superseded attempts a killed run did not delete
 				r.retireFailed(ctx, f, "replaced by "+st.live[0].ID, c)
 			}
+			// Debug: a run continuing after a deadline, or a retried one, finds most of the
+			// fleet done; that is no decision, and one summary follows.
+			imaged++
+			r.recordAt(ctx, debug, "skip", ResultSkipped, it, nil, time.Time{})
+			c.add("skipped", it)
+			continue
 		}
 		r.record(ctx, "skip", ResultSkipped, it, nil, time.Time{})
 		c.add("skipped", it)
+	}
+	if imaged > 0 {
+		r.record(ctx, "skip", ResultSkipped, Item{Region: region,
+			Reason: fmt.Sprintf("%d instances already imaged for slot %s", imaged, slot)}, nil, time.Time{})
 	}
 	// Listed ids the region does not have: a configuration problem, not worth a retry.
 	for _, id := range src.InstanceIDs {
