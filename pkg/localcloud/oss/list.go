@@ -72,16 +72,19 @@ func (s *Service) listObjects(req *request, v2 bool) *apiError {
 		s.mu.RUnlock()
 		return aerr
 	}
-	keys := make([]string, 0, len(b.objects))
-	for k := range b.objects {
-		if strings.HasPrefix(k, prefix) && k > after {
-			keys = append(keys, k)
+	// The first key at or after prefix and after the marker, then in order while the
+	// prefix holds.
+	start := sort.SearchStrings(b.keys, prefix)
+	if after != "" {
+		i := sort.SearchStrings(b.keys, after)
+		if i < len(b.keys) && b.keys[i] == after {
+			i++
 		}
+		start = max(start, i)
 	}
-	sort.Strings(keys)
 	var items []listItem
-	for _, k := range keys {
-		if len(items) > maxKeys {
+	for _, k := range b.keys[min(start, len(b.keys)):] {
+		if len(items) > maxKeys || !strings.HasPrefix(k, prefix) {
 			break
 		}
 		if delimiter != "" {

@@ -426,7 +426,7 @@ func (s *Service) completeMultipart(req *request) *apiError {
 	obj := &object{segments: segs, size: size, multipart: true, crc64: crc,
 		etag:        fmt.Sprintf(`"%s-%d"`, strings.ToUpper(hex.EncodeToString(sum[:])), len(segs)),
 		contentType: cmp.Or(u.contentType, "application/octet-stream"), lastModified: clockTime(s.env.Clock.Now()), headers: u.headers}
-	b.objects[req.key] = obj
+	b.set(req.key, obj)
 	delete(s.uploads, u.id)
 	var unused []string
 	for n, p := range u.parts {

@@ -173,7 +173,7 @@ func (s *Service) putObject(req *request) *apiError {
 		s.mu.Unlock()
 		return errFileExists(req.key)
 	}
-	b.objects[req.key] = obj
+	b.set(req.key, obj)
 	s.mu.Unlock()
 
 	h := req.w.Header()
@@ -265,7 +265,7 @@ func (s *Service) copyObject(req *request) *apiError {
 			dst.contentType = "application/octet-stream"
 		}
 	}
-	db.objects[req.key] = &dst
+	db.set(req.key, &dst)
 	s.mu.Unlock()
 
 	s.writeXML(req, http.StatusOK, struct {
@@ -442,7 +442,7 @@ func (s *Service) deleteObject(req *request) *apiError {
 		s.mu.Unlock()
 		return aerr
 	}
-	delete(b.objects, req.key)
+	b.remove(req.key)
 	s.mu.Unlock()
 	req.w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -500,7 +500,7 @@ func (s *Service) deleteObjects(req *request) *apiError {
 		return aerr
 	}
 	for _, o := range in.Objects {
-		delete(b.objects, o.Key)
+		b.remove(o.Key)
 	}
 	s.mu.Unlock()
 

@@ -45,6 +45,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -82,6 +83,30 @@ type bucket struct {
 	created      time.Time
 	storageClass string
 	objects      map[string]*object
+	// keys are the objects' keys in order, kept with objects (set, remove): a list page
+	// is a binary search and a walk, not a sort of the bucket (a catalog of 60,000
+	// entries is listed by every shard run).
+	keys []string
+}
+
+// set stores obj under key (s.mu held for writing).
+func (b *bucket) set(key string, obj *object) {
+	if _, ok := b.objects[key]; !ok {
+		i := sort.SearchStrings(b.keys, key)
+		b.keys = slices.Insert(b.keys, i, key)
+	}
+	b.objects[key] = obj
+}
+
+// remove deletes key (s.mu held for writing); a missing key is no error.
+func (b *bucket) remove(key string) {
+	if _, ok := b.objects[key]; !ok {
+		return
+	}
+	delete(b.objects, key)
+	if i := sort.SearchStrings(b.keys, key); i < len(b.keys) && b.keys[i] == key {
+		b.keys = slices.Delete(b.keys, i, i+1)
+	}
 }
 
 type object struct {
@@ -168,7 +193,7 @@ func (s *Service) PutObject(bucketName, key string, data []byte) error {
 	if !ok {
 		return fmt.Errorf("put %s/%s: %w", bucketName, key, ErrNoSuchBucket)
 	}
-	b.objects[key] = obj
+	b.set(key, obj)
 	return nil
 }
 
