@@ -66,8 +66,10 @@ type MemoryResult struct {
 	AnonKiB int64         `json:"anonKiB"`
 	FileKiB int64         `json:"fileKiB"`
 	Wall    time.Duration `json:"wallNs"`
-	Status  string        `json:"status"` // the last invocation's FC status
-	Note    string        `json:"note,omitempty"`
+	// CPU is the function process's CPU time (user+system) over the step's invocations.
+	CPU    time.Duration `json:"cpuNs"`
+	Status string        `json:"status"` // the last invocation's FC status
+	Note   string        `json:"note,omitempty"`
 }
 
 // MemoryRun is every step of one fleet.
@@ -348,6 +350,7 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 			peak.HWM = max(peak.HWM, inv.PeakRSSKiB) // the FC runtime's own figure for the attempt
 			smu.Unlock()
 			res.Invocations++
+			res.CPU += inv.CPU
 			res.Status = string(inv.Status)
 			if os.Getenv("BENCH_MEMORY_DEBUG") != "" {
 				fmt.Fprintf(os.Stderr, "%s: %.2000s\n--- output tail:\n%.3000s\n", name, inv.Response, fnOut.String())
@@ -368,8 +371,8 @@ func runMemory(cfg MemoryConfig, out *MemoryRun) error {
 	want := func(step string) bool { return len(cfg.Steps) == 0 || slices.Contains(cfg.Steps, step) }
 	add := func(r MemoryResult) {
 		out.Steps = append(out.Steps, r)
-		fmt.Fprintf(os.Stderr, "bench: memory n=%d c=%d %s/%s: %.1f MB peak, %d invocations, %s (%.1fs)%s\n", cfg.Instances, cfg.Concurrency,
-			r.Function, r.Step, float64(r.PeakRSSKiB)/1024, r.Invocations, r.Status, r.Wall.Seconds(), noteSuffix(r.Note))
+		fmt.Fprintf(os.Stderr, "bench: memory n=%d c=%d %s/%s: %.1f MB peak, %d invocations, %s (%.1fs, CPU %.1fs)%s\n", cfg.Instances, cfg.Concurrency,
+			r.Function, r.Step, float64(r.PeakRSSKiB)/1024, r.Invocations, r.Status, r.Wall.Seconds(), r.CPU.Seconds(), noteSuffix(r.Note))
 	}
 
 	// fire is every s.yaml timer of fn whose payload's action is one of actions, as FC
@@ -505,15 +508,15 @@ func writeMemory(w io.Writer, runs []MemoryRun) {
 		fmt.Fprintf(w, "The real binaries (`make build`) on the local FC runtime, s.yaml's timer payloads (shards), one fresh process per step, %s; %d images in the account at cleanup. ANON is heap, stacks and runtime; FILE is the mapped binary's pages.\n\n", how, m.Images)
 		fmt.Fprintln(w, "```")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintf(tw, "FUNCTION\tSTEP\tINVOCATIONS\tPEAK RSS (< %d MB)\tANON\tFILE\tWALL\tSTATUS\n", RSSTargetKiB/1024)
+		fmt.Fprintf(tw, "FUNCTION\tSTEP\tINVOCATIONS\tPEAK RSS (< %d MB)\tANON\tFILE\tCPU\tWALL\tSTATUS\n", RSSTargetKiB/1024)
 		for _, s := range m.Steps {
 			st := s.Status
 			if s.Note != "" {
 				st += ": " + s.Note
 			}
 			peak := fmt.Sprintf("%.1f MB%s", float64(s.PeakRSSKiB)/1024, mark(s.PeakRSSKiB > 0 && s.PeakRSSKiB < RSSTargetKiB))
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f MB\t%.1f MB\t%.0fs\t%s\n", s.Function, s.Step, s.Invocations, peak,
-				float64(s.AnonKiB)/1024, float64(s.FileKiB)/1024, s.Wall.Seconds(), st)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%.1f MB\t%.1f MB\t%.1fs\t%.0fs\t%s\n", s.Function, s.Step, s.Invocations, peak,
+				float64(s.AnonKiB)/1024, float64(s.FileKiB)/1024, s.CPU.Seconds(), s.Wall.Seconds(), st)
 		}
 		tw.Flush()
 		fmt.Fprintln(w, "```")
