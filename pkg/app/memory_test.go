@@ -1,6 +1,11 @@
 package app
 
-import "testing"
+import (
+	"runtime"
+	"runtime/debug"
+	"testing"
+	"time"
+)
 
 func TestMemorySettings(t *testing.T) {
 	t.Parallel()
@@ -10,22 +15,76 @@ func TestMemorySettings(t *testing.T) {
 		gc       int
 		limitMiB int64
 		sizeMB   int
+		follow   bool
 	}{
-		{"FC 256 MB: the guard", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "256"}, 50, 144, 256},
-		{"a 48 MB budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "256", "DR_MEMORY_BUDGET_MB": "48"}, 50, 28, 256},
-		{"larger budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "512", "DR_MEMORY_BUDGET_MB": "120"}, 50, 100, 512},
-		{"the FC guard caps the budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "128", "DR_MEMORY_BUDGET_MB": "200"}, 50, 48, 128},
-		{"small size keeps a floor", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "64"}, 50, 32, 64},
-		{"tiny budget keeps a floor", map[string]string{"DR_MEMORY_BUDGET_MB": "20"}, 50, 16, 0},
-		{"not on FC, no budget: no limit", map[string]string{}, 50, 0, 0},
-		{"bad size", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "lots"}, 50, 0, 0},
-		{"not on FC: the budget alone", map[string]string{"DR_MEMORY_BUDGET_MB": "48"}, 50, 28, 0},
-		{"operator's GOGC wins", map[string]string{"GOGC": "200", "FC_FUNCTION_MEMORY_SIZE": "256"}, 0, 144, 256},
-		{"operator's GOMEMLIMIT wins", map[string]string{"GOMEMLIMIT": "100MiB", "FC_FUNCTION_MEMORY_SIZE": "256"}, 50, 0, 256},
+		{"FC 256 MB: the default budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "256"}, 50, 26, 256, true},
+		{"budget off: the FC guard", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "256", "DR_MEMORY_BUDGET_MB": "0"}, 50, 144, 256, false},
+		{"a 48 MB budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "256", "DR_MEMORY_BUDGET_MB": "48"}, 50, 28, 256, true},
+		{"larger budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "512", "DR_MEMORY_BUDGET_MB": "120"}, 50, 100, 512, true},
+		{"the FC guard caps the budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "128", "DR_MEMORY_BUDGET_MB": "200"}, 50, 48, 128, false},
+		{"small size keeps a floor", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "64", "DR_MEMORY_BUDGET_MB": "0"}, 50, 32, 64, false},
+		{"tiny budget keeps a floor", map[string]string{"DR_MEMORY_BUDGET_MB": "20"}, 50, 16, 0, true},
+		{"not on FC, no budget: no limit", map[string]string{"DR_MEMORY_BUDGET_MB": "0"}, 50, 0, 0, false},
+		{"bad size, no budget", map[string]string{"FC_FUNCTION_MEMORY_SIZE": "lots", "DR_MEMORY_BUDGET_MB": "0"}, 50, 0, 0, false},
+		{"not on FC: the default budget alone", map[string]string{}, 50, 26, 0, true},
+		{"not on FC: a budget alone", map[string]string{"DR_MEMORY_BUDGET_MB": "48"}, 50, 28, 0, true},
+		{"operator's GOGC wins", map[string]string{"GOGC": "200", "FC_FUNCTION_MEMORY_SIZE": "256"}, 0, 26, 256, true},
+		{"operator's GOMEMLIMIT wins", map[string]string{"GOMEMLIMIT": "100MiB", "FC_FUNCTION_MEMORY_SIZE": "256"}, 50, 0, 256, false},
 	} {
 		s := memorySettings(func(k string) string { return c.env[k] })
-		if s.GCPercent != c.gc || s.LimitBytes != c.limitMiB<<20 || s.MemorySizeM != c.sizeMB || s.Note == "" {
-			t.Errorf("%s: %+v, want gc %d, limit %d MiB, size %d and a note", c.name, s, c.gc, c.limitMiB, c.sizeMB)
+		if s.GCPercent != c.gc || s.LimitBytes != c.limitMiB<<20 || s.MemorySizeM != c.sizeMB || s.FollowLive != c.follow || s.Note == "" {
+			t.Errorf("%s: %+v, want gc %d, limit %d MiB, size %d, follow the live heap %v and a note", c.name, s, c.gc, c.limitMiB, c.sizeMB, c.follow)
 		}
+	}
+}
+
+// The budget's limit holds while the live heap leaves room under it; a live heap that
+// outgrows it raises the limit to a quarter above it (plus what is not heap), so the GC
+// never collects continuously.
+func TestLimitForKeepsRoomAboveTheLiveHeap(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	base := int64(26 * mib)
+	for _, c := range []struct {
+		name string
+		m    memSample
+		want int64
+	}{
+		{"small live heap: the budget", memSample{live: 8 * mib, nonHeap: 6 * mib}, base},
+		{"live heap at the budget: raised", memSample{live: 24 * mib, nonHeap: 6 * mib}, 36 * mib},
+		{"nothing measured: the budget", memSample{}, base},
+	} {
+		if got := limitFor(base, c.m); got != c.want {
+			t.Errorf("%s: limit %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
+		}
+	}
+}
+
+// keepRoom reads the real runtime: with a budget far below a live heap of 32 MiB, the
+// limit it sets leaves that heap room (the process is not left collecting continuously).
+func TestKeepRoomRaisesTheLimitAboveTheLiveHeap(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	live := make([][]byte, 32)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { keepRoom(1<<20, time.Millisecond, stop); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	var limit int64
+	for time.Now().Before(deadline) {
+		if limit = debug.SetMemoryLimit(-1); limit >= 40<<20 && limit < 1<<40 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	<-done
+	runtime.KeepAlive(live)
+	if limit < 40<<20 || limit >= 1<<40 {
+		t.Fatalf("limit %d MiB with 32 MiB live: want at least 40 MiB (the live heap and a quarter)", limit>>20)
 	}
 }
