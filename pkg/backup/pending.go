@@ -74,7 +74,8 @@ func (d Deps) ReconcilePending(ctx context.Context) (CopySummary, error) {
 	// race (ECS refuses concurrent copies of one image).
 	var mu sync.Mutex
 	synced := map[string]bool{}
-	each(ctx, r.conc, copies, func(ctx context.Context, im ecsx.Image) {
+	// Region by region in parallel (each has its own rate budget), r.conc at a time in each.
+	eachRegion(ctx, r.conc, copies, func(im ecsx.Image) string { return im.Region }, func(ctx context.Context, im ecsx.Image) {
 		if r.settleCopy(ctx, im, done, &c) {
 			mu.Lock()
 			synced[im.Region] = true
@@ -94,7 +95,8 @@ func (d Deps) ReconcilePending(ctx context.Context) (CopySummary, error) {
 	}) {
 		todo = append(todo, pendingGroup{region: k[0], instance: k[1], images: groups[k]})
 	}
-	each(ctx, r.conc, todo, func(ctx context.Context, g pendingGroup) { r.settleSources(ctx, g, done, &c) })
+	eachRegion(ctx, r.conc, todo, func(g pendingGroup) string { return g.region },
+		func(ctx context.Context, g pendingGroup) { r.settleSources(ctx, g, done, &c) })
 	done.flush(ctx)
 
 	return r.copySummary(&c, slices.Sorted(maps.Keys(synced))), failedError("pending copy", retryableOnly(c.get("failed")))
