@@ -29,13 +29,15 @@ import (
 //   - a budget for the whole resident set (DR_MEMORY_BUDGET_MB, default 46, 0: none):
 //     the Go limit becomes the budget minus the binary's pages (26 MiB by default), so
 //     the bursts of listing garbage are collected before they add to the peak (measured
-//     at 5,000 instances and concurrency 32: create-image 51 -> 42 MB, a reconcile shard
-//     49 -> 43, a cleanup shard 56 -> 45, the RPO monitor 48 -> 42);
+//     at 5,000 instances and concurrency 32: create-image 51 -> 43 MB, a reconcile shard
+//     49 -> 45, a cleanup shard 56 -> 46, the RPO monitor 48 -> 43);
 //   - and, with a budget, a floor under that limit that follows the live heap (keepRoom):
-//     the limit never comes closer than a quarter of the live heap above it. A run whose
-//     live heap outgrows the budget (a larger fleet or shard) then collects at GOGC=25
-//     pace instead of continuously: a budget as a hard limit made cleanup, whose live heap
-//     exceeded it, 4x slower.
+//     the limit never comes closer than half the live heap above it, GOGC 50's own goal.
+//     The budget thus only makes the GC collect earlier while the live heap is small
+//     (cheap: marking cost follows the live heap); a run whose live heap outgrows it (a
+//     larger fleet or shard) collects as with GOGC 50 alone, never continuously: a
+//     budget as a hard limit made cleanup, whose live heap exceeded it, 4x slower, and a
+//     floor at a quarter above the live heap cost more GC cycles for 1-2 MB.
 //
 // GOGC or GOMEMLIMIT set in the function's environment win (the operator's choice).
 const (
@@ -79,8 +81,8 @@ func TuneMemory(getenv func(string) string) MemorySettings {
 	return s
 }
 
-// roomNum/roomDen is the room keepRoom leaves above the live heap: a quarter.
-const roomNum, roomDen = 5, 4
+// roomNum/roomDen is the room keepRoom leaves above the live heap: half, as GOGC 50.
+const roomNum, roomDen = 3, 2
 
 // memSample is what keepRoom reads of the runtime (bytes).
 type memSample struct {
@@ -88,8 +90,8 @@ type memSample struct {
 	nonHeap uint64 // stacks, runtime metadata and other memory the Go limit counts
 }
 
-// limitFor is the soft limit for a sample: the budget's limit, or the live heap plus a
-// quarter plus what is not heap, whichever is higher.
+// limitFor is the soft limit for a sample: the budget's limit, or the live heap plus
+// half plus what is not heap, whichever is higher.
 func limitFor(base int64, m memSample) int64 {
 	return max(base, int64(m.live/roomDen*roomNum+m.nonHeap))
 }
@@ -173,7 +175,7 @@ func memorySettings(getenv func(string) string) MemorySettings {
 		s.FollowLive = budget > 0 && limit == max(budget-fileRSSMiB, minBudgetLimitMiB)
 		s.Note = fmt.Sprintf("memory limit %d MiB (budget %d MB, FC memory size %d MB)", limit, budget, mb)
 		if s.FollowLive {
-			s.Note += ", raised to stay a quarter above the live heap"
+			s.Note += ", raised to stay half the live heap above it"
 		}
 	}
 	return s
