@@ -23,9 +23,9 @@ import (
 // profiles by accident.
 //
 // A process is killed at its timeout and when the runtime retires it, so one profile per
-// process would be lost: the profile is rotated at the end of an invocation once it
-// covers profileSpan of wall time, each into its own file
-// <function>-<pid>-<seq>.pprof. Merge them per function with
+// process would be lost: the profile is rotated every profileSpan of wall time (also in
+// the middle of a long invocation, so one killed at its timeout leaves all but its last
+// seconds), each into its own file <function>-<pid>-<seq>.pprof. Merge them per function with
 // `go tool pprof -top DIR/copy-image-*.pprof` (the profiles carry their symbols).
 const EnvCPUProfileDir = "DR_CPU_PROFILE_DIR"
 
@@ -64,6 +64,11 @@ func profilerFromEnv(getenv func(string) string, stdout io.Writer, fn Function) 
 		return nil
 	}
 	log.Info("cpu profiling on (local cloud)", obs.KeyAction, "profile", obs.KeyResult, "ok", "dir", dir)
+	go func() {
+		for range time.Tick(profileSpan) {
+			p.invocationDone()
+		}
+	}()
 	return p
 }
 
@@ -82,9 +87,9 @@ func (p *cpuProfiler) start() error {
 	return nil
 }
 
-// invocationDone rotates the profile when it covers profileSpan. The rotation runs in
-// the background (stopping waits for the profiler's writer): the invocation's response
-// is not delayed by it.
+// invocationDone rotates the profile when it covers profileSpan (at the end of an
+// invocation, and every profileSpan). The rotation runs in the background (stopping
+// waits for the profiler's writer): the invocation's response is not delayed by it.
 func (p *cpuProfiler) invocationDone() {
 	if p == nil {
 		return

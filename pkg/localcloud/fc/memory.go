@@ -27,7 +27,8 @@ type memWatch struct {
 	stopc chan struct{}
 	done  chan struct{}
 
-	cpu0 time.Duration // the process's CPU time (user+system) at the start; -1: unreadable
+	cpu0    time.Duration // the process's CPU time (user+system) at the start; -1: unreadable
+	cpuLast time.Duration // the last sample's (a killed process cannot be read at the end)
 }
 
 // watchMemory starts measuring pid against limitMB, sampling every interval.
@@ -64,8 +65,10 @@ func (w *memWatch) sample() bool {
 	if !ok {
 		return false
 	}
+	c := readCPU(w.pid)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.cpuLast = max(w.cpuLast, c)
 	w.peak = max(w.peak, rss, hwm)
 	if w.over == 0 && w.limitKiB > 0 && w.peak > w.limitKiB {
 		w.over = w.peak
@@ -76,13 +79,16 @@ func (w *memWatch) sample() bool {
 }
 
 // cpu returns the CPU time (user+system, all threads) the process used since the watch
-// started, at the clock tick's resolution (10 ms); 0 when /proc is unreadable. Call it
-// once the invocation's outcome is known, before the process may be killed.
+// started, at the clock tick's resolution (10 ms); 0 when /proc is unreadable. A process
+// already killed (timeout, memory) counts up to the last sample.
 func (w *memWatch) cpu() time.Duration {
 	if w.cpu0 < 0 {
 		return 0
 	}
-	if c := readCPU(w.pid); c >= w.cpu0 {
+	w.mu.Lock()
+	c := max(readCPU(w.pid), w.cpuLast)
+	w.mu.Unlock()
+	if c >= w.cpu0 {
 		return c - w.cpu0
 	}
 	return 0
