@@ -195,18 +195,19 @@ func ranked(refs []ref) []ref {
 }
 
 // listRefs lists every object of one kind, grouped by subject and region. Keys that are
-// not ours are ignored.
+// not ours are ignored. The listing is read page by page (ossx.Each): only the refs are
+// held, not every object's listing entry as well.
 func listRefs(ctx context.Context, s ossx.Store, bucket, policy string, k Kind) (map[group][]ref, error) {
 	prefix := kindPrefix(policy, k)
-	objs, err := s.List(ctx, bucket, prefix)
-	if err != nil {
-		return nil, err
-	}
 	out := map[group][]ref{}
-	for _, o := range objs {
+	err := ossx.Each(ctx, s, bucket, prefix, func(o ossx.ObjectInfo) error {
 		if r, ok := parseKey(prefix, o.Key); ok {
 			out[r.group] = append(out[r.group], r)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

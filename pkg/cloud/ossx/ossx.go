@@ -148,11 +148,22 @@ func (s *client) Put(ctx context.Context, bucket, key string, data []byte, opts 
 }
 
 func (s *client) List(ctx context.Context, bucket, prefix string) ([]ObjectInfo, error) {
-	b, err := s.bucket(bucket)
-	if err != nil {
+	var out []ObjectInfo
+	if err := s.ListEach(ctx, bucket, prefix, func(o ObjectInfo) error { out = append(out, o); return nil }); err != nil {
 		return nil, err
 	}
-	var out []ObjectInfo
+	return out, nil
+}
+
+// ListEach calls fn for every object under prefix, in key order, page by page (1,000
+// keys a page), without holding the whole listing: a catalog of a 20,000-instance fleet
+// is tens of thousands of keys, and its readers keep a small part of each (see Each).
+// An error from fn ends the listing and is returned as it is.
+func (s *client) ListEach(ctx context.Context, bucket, prefix string, fn func(ObjectInfo) error) error {
+	b, err := s.bucket(bucket)
+	if err != nil {
+		return err
+	}
 	token := ""
 	for {
 		o := []oss.Option{oss.WithContext(ctx), oss.Prefix(prefix), oss.MaxKeys(1000)}
@@ -161,19 +172,41 @@ func (s *client) List(ctx context.Context, bucket, prefix string) ([]ObjectInfo,
 		}
 		r, err := b.ListObjectsV2(o...)
 		if err != nil {
-			return nil, fmt.Errorf("oss: list %s/%s: %w", bucket, prefix, classify(err))
+			return fmt.Errorf("oss: list %s/%s: %w", bucket, prefix, classify(err))
 		}
 		for _, obj := range r.Objects {
-			out = append(out, ObjectInfo{Key: obj.Key, Size: obj.Size, ETag: obj.ETag, LastModified: obj.LastModified})
+			if err := fn(ObjectInfo{Key: obj.Key, Size: obj.Size, ETag: obj.ETag, LastModified: obj.LastModified}); err != nil {
+				return err
+			}
 		}
 		if !r.IsTruncated {
-			return out, nil
+			return nil
 		}
 		if r.NextContinuationToken == "" || r.NextContinuationToken == token {
-			return nil, fmt.Errorf("oss: list %s/%s: truncated page without a new continuation token", bucket, prefix)
+			return fmt.Errorf("oss: list %s/%s: truncated page without a new continuation token", bucket, prefix)
 		}
 		token = r.NextContinuationToken
 	}
+}
+
+// Each calls fn for every object under prefix: through the store's ListEach when it has
+// one (the SDK client: page by page), else over its List.
+func Each(ctx context.Context, s Store, bucket, prefix string, fn func(ObjectInfo) error) error {
+	if l, ok := s.(interface {
+		ListEach(ctx context.Context, bucket, prefix string, fn func(ObjectInfo) error) error
+	}); ok {
+		return l.ListEach(ctx, bucket, prefix, fn)
+	}
+	objs, err := s.List(ctx, bucket, prefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *client) Delete(ctx context.Context, bucket, key string) error {

@@ -245,3 +245,36 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// listOnly hides the client's ListEach: Each falls back to List.
+type listOnly struct{ Store }
+
+// Each visits every key in order page by page through the client, and through List for a
+// store without ListEach; an error from fn stops the listing and is returned.
+func TestEachPagesAndStops(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	var want []string
+	for i := range 1500 {
+		k := fmt.Sprintf("cat/e/%04d.json", i)
+		want = append(want, k)
+		if err := f.svc.PutObject("bkt", k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := f.store(t)
+	for name, st := range map[string]Store{"client": s, "List only": listOnly{s}} {
+		var got []string
+		if err := Each(context.Background(), st, "bkt", "cat/", func(o ObjectInfo) error { got = append(got, o.Key); return nil }); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %d keys, want %d in order", name, len(got), len(want))
+		}
+		stop := errors.New("enough")
+		n := 0
+		if err := Each(context.Background(), st, "bkt", "cat/", func(ObjectInfo) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+			t.Errorf("%s: fn's error: got %v after %d keys, want it after 1", name, err, n)
+		}
+	}
+}
