@@ -5,11 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ecsdr/ecs-image-dr/pkg/catalog"
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
 	"github.com/ecsdr/ecs-image-dr/pkg/events"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
@@ -889,5 +892,86 @@ func TestDepsRequired(t *testing.T) {
 	readySource(t, e)
 	if sum, err := nilCatalog.Reconcile(context.Background()); err != nil || len(sum.CatalogSynced) != 0 {
 		t.Errorf("reconcile without catalog: %v %v", sum.CatalogSynced, err)
+	}
+}
+
+// syncFirst is a catalog that notes how many images were deleted when each sync ran, and
+// can move the soft deadline past once it has synced.
+type syncFirst struct {
+	*fakeCatalog
+	fake        *fakeECS
+	deletesSeen []int
+	onSync      func()
+}
+
+func (c *syncFirst) Sync(ctx context.Context, dest, pol string, entries []catalog.Entry, remove catalog.Scope) error {
+	c.deletesSeen = append(c.deletesSeen, c.fake.count("DeleteImage"))
+	if c.onSync != nil {
+		c.onSync()
+	}
+	return c.fakeCatalog.Sync(ctx, dest, pol, entries, remove)
+}
+
+// Cleanup writes the catalog from the images its plan keeps before its first delete: a
+// run stopped at its soft deadline (or killed) during the deletes has its catalog
+// written, and it never lists an image the run may delete.
+func TestCleanupSyncsCatalogBeforeDeleting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	cleanupFixture(t, e)
+	cat := &syncFirst{fakeCatalog: e.cat, fake: e.fake}
+	var past atomic.Bool
+	cat.onSync = func() { past.Store(true) } // the deadline passes during the catalog sync
+	d := e.deps()
+	d.Catalog = cat
+	ctx := WithSoftDeadline(context.Background(), t0.Add(time.Minute), func() time.Time {
+		if past.Load() {
+			return t0.Add(time.Hour)
+		}
+		return t0
+	})
+	sum, err := d.Cleanup(ctx)
+	if err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if len(cat.deletesSeen) == 0 || slices.Max(cat.deletesSeen) != 0 {
+		t.Fatalf("DeleteImage calls when the catalog synced = %v, want every sync before the first delete", cat.deletesSeen)
+	}
+	if n := e.fake.count("DeleteImage"); n != 0 || len(sum.Deleted) != 0 {
+		t.Errorf("past the soft deadline: %d DeleteImage calls, %d deleted, want none started", n, len(sum.Deleted))
+	}
+	if left := Remaining(ctx); left["images to delete"] != 3 {
+		t.Errorf("remaining = %v, want the 3 planned deletes", left)
+	}
+	s, ok := e.cat.last(dstPlain)
+	if !ok || !s.RemoveMissing || len(s.Entries) == 0 {
+		t.Fatalf("catalog of %s: %+v, want a sync with removeMissing", dstPlain, s)
+	}
+	for _, en := range s.Entries {
+		if en.ImageID == "m-s1" || en.ImageID == "m-c4" || en.ImageID == "m-failed" {
+			t.Errorf("catalog lists %s, which the plan deletes", en.ImageID)
+		}
+	}
+}
+
+// Past the soft deadline a cleanup starts no catalog sync (it lists the whole catalog and
+// could outlast the margin): it is counted as remaining for the next run, like the deletes.
+func TestCleanupPastSoftDeadlineLeavesTheCatalogSync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	cleanupFixture(t, e)
+	ctx := WithSoftDeadline(context.Background(), t0.Add(-time.Second), func() time.Time { return t0 })
+	if _, err := e.deps().Cleanup(ctx); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	if n := len(e.cat.syncs); n != 0 {
+		t.Errorf("%d catalog syncs past the soft deadline, want none", n)
+	}
+	left := Remaining(ctx)
+	if want := len(e.pol.DestinationRegions()); left["catalog syncs"] != want || left["images to delete"] != 3 {
+		t.Errorf("remaining = %v, want %d catalog syncs and 3 images to delete", left, want)
+	}
+	if n := e.fake.count("DeleteImage"); n != 0 {
+		t.Errorf("%d DeleteImage calls past the soft deadline", n)
 	}
 }

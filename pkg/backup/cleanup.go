@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
@@ -40,8 +39,8 @@ type CleanupSummary struct {
 // uses (DeleteImage is never forced; ImageUsingByInstance means "keep, in use"). An image
 // already gone counts as deleted. Snapshots are deleted only after their image is gone and
 // when no remaining image references them; SnapshotCreatedImage leaves the snapshot.
-// DryRun logs the exact plan and changes nothing. Afterwards, every destination's catalog
-// is rewritten (removeMissing) from the images that remain.
+// DryRun logs the exact plan and changes nothing. Before any delete, every destination's
+// catalog is rewritten (removeMissing) from the images the plan keeps.
 //
 // Snapshots are garbage-collected level-triggered: every run first deletes the snapshots
 // tagged as ours that no image references any more (collectSnapshots), then tags the
@@ -142,14 +141,24 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 		}
 	}
 
-	gone := map[string]bool{}
-	var goneMu sync.Mutex
-	each(ctx, r.conc, deletes, func(ctx context.Context, dec retention.Decision) {
-		if r.deleteOne(ctx, dec, byID[dec.Image.Region+"/"+dec.Image.ID], referenced, &c) {
-			goneMu.Lock()
-			gone[dec.Image.Region+"/"+dec.Image.ID] = true
-			goneMu.Unlock()
+	// The catalog is rebuilt first, from the images the plan keeps: it never points at an
+	// image this run may delete, and the sync (which lists the whole catalog) runs while the
+	// invocation has time, not in the soft deadline's margin after the deletes; a run
+	// stopped at its deadline, or killed, has its catalog already written. An image whose
+	// delete then fails is not the newest of its instance (the planner keeps that one), so
+	// the catalog is the same as after the deletes; if it were, the next sync adds it back.
+	remaining := &inventory{images: map[string][]ecsx.Image{}}
+	for region, imgs := range inv.images {
+		for _, im := range imgs {
+			if !deleting[region+"/"+im.ID] {
+				remaining.images[region] = append(remaining.images[region], im)
+			}
 		}
+	}
+	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), remaining, true, &c)
+
+	each(ctx, r.conc, deletes, func(ctx context.Context, dec retention.Decision) {
+		r.deleteOne(ctx, dec, byID[dec.Image.Region+"/"+dec.Image.ID], referenced, &c)
 	})
 	sum.Kept, sum.Deleted, sum.Planned = c.get("kept"), c.get("deleted"), c.get("planned")
 	sum.SnapshotsLeft = c.get("snapshot-left")
@@ -157,17 +166,7 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 		sum.SnapshotsDeleted = append(sum.SnapshotsDeleted, it.Region+"/"+it.Snapshot)
 	}
 
-	// The catalog is rebuilt from what remains, so it never points at a deleted image.
-	remaining := &inventory{images: map[string][]ecsx.Image{}}
-	for region, imgs := range inv.images {
-		for _, im := range imgs {
-			if !gone[region+"/"+im.ID] {
-				remaining.images[region] = append(remaining.images[region], im)
-			}
-		}
-	}
-	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), remaining, true, &c)
-	sum.Failed = c.get("failed") // after the catalog sync, which may add failures
+	sum.Failed = c.get("failed")
 	sum.Omitted = c.omitted()
 	r.summarizeKept(ctx, &c)
 	return sum, failedError("cleanup", retryableOnly(sum.Failed))

@@ -643,7 +643,14 @@ func (r *run) syncCatalogs(ctx context.Context, dests []string, inv *inventory, 
 	}
 	entries := r.catalogEntries(inv)
 	var synced []string
-	for _, dest := range dests {
+	for i, dest := range dests {
+		// A sync lists the whole catalog and may write many entries: past the soft
+		// deadline it is left to the next run (the FC retry, or the next timer), which
+		// rebuilds it from the cloud as well; started here it could outlast the margin.
+		if sd, past := pastSoft(ctx); past {
+			sd.notStarted("catalog syncs", len(dests)-i)
+			break
+		}
 		started := time.Now()
 		it := Item{Region: dest, Reason: fmt.Sprintf("%d entries", len(entries))}
 		var remove catalog.Scope
