@@ -119,6 +119,25 @@ func TestPendingFinishesWhatEventsMissed(t *testing.T) {
 			t.Errorf("%s: markers left: %v", region, got)
 		}
 	}
+	// As on the event path, the snapshots of the Available sources and copies it handled
+	// are claimed as ours (left to cleanup, they took most of a cleanup shard's time).
+	claimed := 0
+	for _, region := range []string{src, dstPlain, dstKMS} {
+		for _, im := range e.fake.regionImages(region) {
+			for _, s := range im.Snapshots {
+				e.fake.mu.Lock()
+				tags := e.fake.snapTags[region+"/"+s]
+				e.fake.mu.Unlock()
+				if tags[policy.TagSnapshotOf] != im.ID || tags[policy.TagManagedBy] != policy.ManagedByValue {
+					t.Errorf("%s/%s: snapshot %s of %s not claimed: %v", region, im.ID, s, im.Tags[policy.TagRole], tags)
+				}
+				claimed++
+			}
+		}
+	}
+	if claimed != 2*2+4 {
+		t.Errorf("%d snapshots checked, want 8 (2 sources × 2, 4 copies × 1)", claimed)
+	}
 	before := totalCalls(e.fake)
 	sum, err = d.ReconcilePending(ctx)
 	if err != nil || len(sum.Copied)+len(sum.Failed)+len(sum.CatalogSynced) != 0 {

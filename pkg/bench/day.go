@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -51,7 +52,21 @@ type DayConfig struct {
 	// ProfileDir: the function processes write rotated CPU profiles there
 	// (DR_CPU_PROFILE_DIR, see pkg/app/profile.go; "": none).
 	ProfileDir string
+	// MaxInstances bounds each function's instances on the local FC runtime (0:
+	// DefaultFleetInstances): FC runs concurrent invocations (a timer while image events
+	// are served, a reconcile shard beside a pending run, a retry) on instances of their
+	// own, so one does not queue behind another.
+	MaxInstances int
 }
+
+// DefaultFleetInstances: instances per function in the fleet day. FC's own bound is the
+// account's quota (hundreds), each instance with its own CPU; here every process shares
+// the machine's cores with the local cloud, and on the scaled clock their CPU time is
+// what inflates simulated durations: on the 2-core machine, 4 instances per function made
+// nearly every cleanup and deep-reconcile shard run out its 600 s (one at a time: the
+// retries only) and doubled the copy delay, so the default is 1 and -fleet-instances
+// raises it on a machine with cores to spare.
+const DefaultFleetInstances = 1
 
 // DayResult is what one fleet day measured.
 type DayResult struct {
@@ -159,8 +174,9 @@ func RunDay(ctx context.Context, c DayConfig) (DayResult, error) {
 	}
 	share := min(max(c.EventShare, 0), 1)
 	srv, err := localcloud.New(localcloud.Options{Clock: clock, Seed: &seed,
-		FunctionOutput: fc.Options{Stdout: c.FunctionLog, CredentialTTL: 72 * time.Hour, ReuseCredentials: true},
-		Delivery:       eventbridge.Delivery{Drop: 1 - share, Seed: 10}})
+		FunctionOutput: fc.Options{Stdout: c.FunctionLog, CredentialTTL: 72 * time.Hour, ReuseCredentials: true,
+			MaxInstances: cmp.Or(c.MaxInstances, DefaultFleetInstances)},
+		Delivery: eventbridge.Delivery{Drop: 1 - share, Seed: 10}})
 	if err != nil {
 		return res, err
 	}

@@ -32,6 +32,8 @@ type Options struct {
 	FleetSpeed float64
 	// FleetWindow is the simulated time the fleet day drives (0: DefaultFleetWindow).
 	FleetWindow time.Duration
+	// FleetInstances bounds each function's instances in the fleet day (0: DefaultFleetInstances).
+	FleetInstances int
 	// FunctionLog receives the fleet day's function output (nil: discarded).
 	FunctionLog io.Writer
 	// FunctionProfiles is a directory where the fleet day's function processes write
@@ -202,7 +204,7 @@ func Main(w io.Writer, o Options) error {
 	if fleet := o.fleet(); run(fmt.Sprintf("fleet-day/n=%d", fleet)) {
 		logf("fleet-day/n=%d…", fleet)
 		d, err := RunDay(context.Background(), DayConfig{SFile: o.sfile(), Instances: fleet, EventShare: o.eventShare(), Speed: o.fleetSpeed(), Window: o.fleetWindow(),
-			FunctionLog: o.FunctionLog, ProfileDir: o.FunctionProfiles, Progress: os.Stderr})
+			FunctionLog: o.FunctionLog, ProfileDir: o.FunctionProfiles, Progress: os.Stderr, MaxInstances: o.FleetInstances})
 		if err != nil {
 			return fmt.Errorf("fleet-day/n=%d: %w", fleet, err)
 		}

@@ -21,6 +21,7 @@ func main() {
 	share := flag.Float64("event-share", 0, "share of image events delivered in the fleet day (default 1; 0: every event lost)")
 	fspeed := flag.Float64("fleet-speed", 0, "simulated seconds per wall second in the fleet day (0: 40; -1: a manual clock)")
 	sfile := flag.String("s", "s.yaml", "the project's s.yaml (its code paths hold make build's binaries)")
+	finst := flag.Int("fleet-instances", 0, "instances per function on the fleet day's FC runtime (default 1: one invocation of a function at a time; FC scales out, but here instances share the cores)")
 	window := flag.Duration("fleet-window", 0, "simulated time the fleet day drives from 01:50 (default 4h)")
 	cpuprof := flag.String("cpuprofile", "", "write the bench process's CPU profile here")
 	skip := flag.String("skip", "", "comma list: skip the scenarios whose name contains one of these (e.g. fleet-day,memory)")
@@ -30,6 +31,7 @@ func main() {
 	flag.Parse()
 	o := bench.Options{Quick: *quick, OutDir: *out, Speed: *speed, Only: *only, Fleet: *fleet, EventShare: *share, SFile: *sfile, FleetSpeed: *fspeed}
 	o.FleetWindow = *window
+	o.FleetInstances = *finst
 	o.Parallel, o.Skip = *parallel, *skip
 	o.FunctionProfiles = *fnprof
 	flag.Visit(func(f *flag.Flag) {

@@ -87,6 +87,12 @@ type Options struct {
 	// that sign with them. Off (the default), every invocation gets fresh ones: each
 	// invocation is then told apart by its access key (the chaos runs kill by it).
 	ReuseCredentials bool
+	// MaxInstances bounds the instances of one function. FC runs one invocation per
+	// instance and starts another for a concurrent invocation, up to the account's quota,
+	// so timers, retries and events of one function run side by side. Default 1: one
+	// invocation of a function at a time (the others queue), which keeps small tests
+	// deterministic; the fleet day sets more.
+	MaxInstances int
 	// StartTimeout bounds (wall clock) how long a new instance may take to poll the
 	// runtime API. Default 10s.
 	StartTimeout time.Duration
@@ -188,8 +194,9 @@ type function struct {
 	spec    FunctionSpec
 	bin     string
 	codeDir string
-	sem     chan struct{} // one invocation at a time: FC runs one per instance, we keep one instance
-	inst    *instance     // guarded by sem
+	sem     chan struct{} // a slot per instance (Options.MaxInstances): FC runs one invocation per instance
+	imu     sync.Mutex
+	idle    []*instance // warm instances not serving an invocation, most recently used last
 	retired bool          // replaced by a later Deploy; guarded by Runtime.mu
 }
 
@@ -282,7 +289,7 @@ func (r *Runtime) Deploy(spec FunctionSpec) error {
 		}
 		return fmt.Errorf("deploy function %s: %w", spec.Name, err)
 	}
-	f := &function{spec: spec, bin: bin, codeDir: codeDir, sem: make(chan struct{}, 1)}
+	f := &function{spec: spec, bin: bin, codeDir: codeDir, sem: make(chan struct{}, max(r.opts.MaxInstances, 1))}
 
 	r.mu.Lock()
 	if r.closed {
@@ -302,13 +309,21 @@ func (r *Runtime) Deploy(spec FunctionSpec) error {
 	}
 	r.mu.Unlock()
 	if old != nil {
-		// Wait for the old version's invocation in progress, then stop its instance.
+		// Wait for the old version's invocations in progress, then stop its instances.
 		go func() {
-			old.sem <- struct{}{}
-			if old.inst != nil {
-				old.inst.stop(r.opts.StopGrace)
+			for range cap(old.sem) {
+				old.sem <- struct{}{}
 			}
-			<-old.sem
+			old.imu.Lock()
+			idle := old.idle
+			old.idle = nil
+			old.imu.Unlock()
+			for _, in := range idle {
+				in.stop(r.opts.StopGrace)
+			}
+			for range cap(old.sem) {
+				<-old.sem
+			}
 		}()
 	}
 	r.env.Log.Info("fc function deployed", "function", spec.Name, "region", spec.Region, "handler", spec.Handler, "timeout", spec.Timeout)
@@ -541,8 +556,7 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 		return inv
 	}
 
-	warm := f.inst
-	in, err := r.ensureInstance(ctx, f)
+	in, cold, err := r.ensureInstance(ctx, f)
 	if err != nil {
 		if ctx.Err() != nil {
 			inv.Status, inv.ErrorType, inv.ErrorMessage = StatusCanceled, "InvocationCanceled", ctx.Err().Error()
@@ -558,7 +572,8 @@ func (r *Runtime) attempt(ctx context.Context, fn, id string, payload []byte, so
 		}
 		return finish(), nil
 	}
-	inv.InstanceID, inv.ColdStart = in.id, in != warm
+	defer r.release(f, in)
+	inv.InstanceID, inv.ColdStart = in.id, cold
 
 	// The timeout is simulated time: the invocation ends when the simulated clock passes
 	// hand-over + timeout (a clock jump, simulated latency and the process's own scaled
@@ -665,20 +680,46 @@ type instanceError struct {
 func (e *instanceError) Error() string { return e.err.Error() }
 func (e *instanceError) Unwrap() error { return e.err }
 
-// ensureInstance returns f's warm instance, starting one if there is none, it exited, or
-// its environment credentials would expire during this invocation. Caller holds f.sem.
-func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, error) {
-	if in := f.inst; in != nil {
+// release hands in back to f's warm instances once its invocation is over (an instance
+// that exited, killed at a timeout or its memory size, is dropped).
+func (r *Runtime) release(f *function, in *instance) {
+	if !in.alive() {
+		return
+	}
+	f.imu.Lock()
+	f.idle = append(f.idle, in)
+	f.imu.Unlock()
+}
+
+// ensureInstance takes one of f's warm instances (the most recently used, as FC prefers
+// warm ones), or starts one if none is idle; an instance that exited, or whose environment
+// credentials would expire during this invocation, is dropped. cold reports a new
+// instance. Caller holds a slot of f.sem, so at most cap(f.sem) instances serve at once.
+func (r *Runtime) ensureInstance(ctx context.Context, f *function) (in *instance, cold bool, err error) {
+	for {
+		f.imu.Lock()
+		n := len(f.idle)
+		if n == 0 {
+			f.imu.Unlock()
+			break
+		}
+		in := f.idle[n-1]
+		f.idle = f.idle[:n-1]
+		f.imu.Unlock()
 		switch {
 		case !in.alive():
-			f.inst = nil
 		case !in.credsExpire.IsZero() && r.env.Clock.Now().Add(f.spec.Timeout+time.Minute).After(in.credsExpire):
 			in.stop(r.opts.StopGrace)
-			f.inst = nil
 		default:
-			return in, nil
+			return in, false, nil
 		}
 	}
+	in, err = r.startFor(ctx, f)
+	return in, true, err
+}
+
+// startFor starts a new instance of f and waits until it polls the runtime API.
+func (r *Runtime) startFor(ctx context.Context, f *function) (*instance, error) {
 	spec := f.spec
 	id := fmt.Sprintf("c-%s-%s-%s", core.RandomHex(4), core.RandomHex(4), core.RandomHex(6))
 	env := []string{
@@ -753,7 +794,6 @@ func (r *Runtime) ensureInstance(ctx context.Context, f *function) (*instance, e
 		<-in.exited
 		return nil, &instanceError{id: id, exit: in.exitDesc, tail: out.Tail(), err: fmt.Errorf("start instance %s: %w", id, err)}
 	}
-	f.inst = in
 	return in, nil
 }
 

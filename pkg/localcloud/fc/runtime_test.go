@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -598,4 +599,48 @@ func processAlive(pid int) bool {
 	}
 	fields := strings.Fields(string(b))
 	return len(fields) > 2 && fields[2] != "Z"
+}
+
+// With MaxInstances N, concurrent invocations of one function run side by side on up to N
+// instances (FC scales out) and the rest queue; warm instances are reused. The default
+// (1) runs them one at a time.
+func TestMaxInstancesRunsInvocationsSideBySide(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ max, want int }{{0, 1}, {2, 2}} {
+		clock := core.NewManualClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+		t.Cleanup(clock.Close)
+		rt := New(core.NewEnv(clock, nil), Options{StopGrace: 500 * time.Millisecond, MaxInstances: tc.max})
+		t.Cleanup(func() { _ = rt.Close() })
+		if err := rt.Deploy(spec("slow-fn")); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		invs := make([]Invocation, 3)
+		for i := range invs {
+			wg.Go(func() { invs[i] = invoke(t, rt, "slow-fn", `{"action":"alloc","seconds":1}`) })
+		}
+		wg.Wait()
+		overlap, instances := 0, map[string]bool{}
+		for _, a := range invs {
+			if a.Status != StatusOK {
+				t.Fatalf("max %d: status %s: %s", tc.max, a.Status, a.ErrorMessage)
+			}
+			instances[a.InstanceID] = true
+			n := 0 // running when a started (a counts itself)
+			for _, b := range invs {
+				if !b.WallStart.After(a.WallStart) && a.WallStart.Before(b.WallEnd) {
+					n++
+				}
+			}
+			overlap = max(overlap, n)
+		}
+		if overlap != tc.want || len(instances) != tc.want {
+			t.Errorf("MaxInstances %d: %d invocations at once on %d instances, want %d and %d",
+				tc.max, overlap, len(instances), tc.want, tc.want)
+		}
+		again := invoke(t, rt, "slow-fn", `{"action":"echo"}`)
+		if again.ColdStart || !instances[again.InstanceID] {
+			t.Errorf("MaxInstances %d: the next invocation ran on %s (cold %v), want a warm one of %v", tc.max, again.InstanceID, again.ColdStart, instances)
+		}
+	}
 }
