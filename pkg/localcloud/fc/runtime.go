@@ -197,7 +197,7 @@ type function struct {
 	sem     chan struct{} // a slot per instance (Options.MaxInstances): FC runs one invocation per instance
 	imu     sync.Mutex
 	idle    []*instance // warm instances not serving an invocation, most recently used last
-	retired bool          // replaced by a later Deploy; guarded by Runtime.mu
+	retired bool        // replaced by a later Deploy; guarded by Runtime.mu
 }
 
 // New returns a runtime with no functions.
