@@ -214,7 +214,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 
 	// Day n's cycle: create 02:00, copies on events (and the pending timer every 5 minutes
-	// from 02:00 to 05:55), reconcile 03:30, cleanup 04:00.
+	// from 02:00 to 05:55), cleanup shards 04:00-05:10, deep-reconcile shards 05:20-05:55.
 	end := DayAt(o.Days, 6, 0)
 	var plan []step
 	if !o.NoTrouble {

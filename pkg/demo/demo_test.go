@@ -447,7 +447,8 @@ func TestInvariantsCatchSabotage(t *testing.T) {
 		},
 		{
 			name: "newest DR copy force-deleted after the cycle",
-			at:   DayAt(4, 5, 0),
+			// After the day's last deep-reconcile shard (05:55), which would copy it again.
+			at: DayAt(4, 5, 59),
 			do: func(_ context.Context, srv *localcloud.Server) error {
 				id, _, err := findImage(srv, "cn-beijing", "i-hz-web-1", policy.RoleCopy, "20261104")
 				if err != nil {

@@ -23,7 +23,7 @@ const fnReceiver = "ecs-image-dr-receiver"
 
 // TestReceiverInSecondSourceRegion deploys s.yaml into cn-hangzhou and s.receiver.yaml
 // into cn-shanghai (the demo policy's second source region), as the README's deploy
-// section does, runs the day's create timer and stops before the reconcile timer (03:30):
+// section does, runs the day's create timer and stops at 02:25, before any reconcile timer:
 // every cn-shanghai image reaches cn-beijing and cn-shenzhen through the receiver's own
 // regional EventBridge rule, and no timer is deployed twice across the two stacks.
 func TestReceiverInSecondSourceRegion(t *testing.T) {
@@ -109,9 +109,9 @@ func TestReceiverInSecondSourceRegion(t *testing.T) {
 		t.Errorf("%d timers deployed across both stacks, want the main stack's %d", got, mainTimers)
 	}
 
-	// Run to 02:25 of day 1: create at 02:00, copies on events only (the first reconcile
-	// shard runs at 02:30; the pending timer, which would copy what events miss, is off:
-	// the receiver must do it).
+	// Run to 02:25 of day 1: create at 02:00, copies on events only (the reconcile shards
+	// run from 05:20; the pending timer, which would copy what events miss, is off: the
+	// receiver must do it).
 	if !srv.Timers.Remove(fnCopy, "pending") {
 		t.Fatal("no pending timer on copy-image")
 	}

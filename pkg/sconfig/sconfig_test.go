@@ -101,10 +101,10 @@ func TestLoadRepoSYaml(t *testing.T) {
 	}
 	for i, want := range [][]string{
 		{"timer:daily:CRON_TZ=Asia/Shanghai 0 0 2 * * *"},
-		{"timer:reconcile-0:CRON_TZ=Asia/Shanghai 0 30 2 * * *", "timer:reconcile-1:CRON_TZ=Asia/Shanghai 0 35 2 * * *",
-			"timer:reconcile-2:CRON_TZ=Asia/Shanghai 0 40 2 * * *", "timer:reconcile-3:CRON_TZ=Asia/Shanghai 0 45 2 * * *",
-			"timer:reconcile-4:CRON_TZ=Asia/Shanghai 0 50 2 * * *", "timer:reconcile-5:CRON_TZ=Asia/Shanghai 0 55 2 * * *",
-			"timer:reconcile-6:CRON_TZ=Asia/Shanghai 0 0 3 * * *", "timer:reconcile-7:CRON_TZ=Asia/Shanghai 0 5 3 * * *",
+		{"timer:reconcile-0:CRON_TZ=Asia/Shanghai 0 20 5 * * *", "timer:reconcile-1:CRON_TZ=Asia/Shanghai 0 25 5 * * *",
+			"timer:reconcile-2:CRON_TZ=Asia/Shanghai 0 30 5 * * *", "timer:reconcile-3:CRON_TZ=Asia/Shanghai 0 35 5 * * *",
+			"timer:reconcile-4:CRON_TZ=Asia/Shanghai 0 40 5 * * *", "timer:reconcile-5:CRON_TZ=Asia/Shanghai 0 45 5 * * *",
+			"timer:reconcile-6:CRON_TZ=Asia/Shanghai 0 50 5 * * *", "timer:reconcile-7:CRON_TZ=Asia/Shanghai 0 55 5 * * *",
 			"timer:pending:CRON_TZ=Asia/Shanghai 0 */5 2-5 * * *", "eventbridge:image-ready:"},
 		{"timer:shard-0:CRON_TZ=Asia/Shanghai 0 0 4 * * *", "timer:shard-1:CRON_TZ=Asia/Shanghai 0 10 4 * * *",
 			"timer:shard-2:CRON_TZ=Asia/Shanghai 0 20 4 * * *", "timer:shard-3:CRON_TZ=Asia/Shanghai 0 30 4 * * *",
