@@ -72,11 +72,9 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	all := inv.all()
 	srcCreated := sourceCreated(all)
 	retryRecord := r.retryRecords(all)
-	byID := map[string]ecsx.Image{}
 	var images []retention.Image
 	copying := map[string]bool{} // source ids with a copy not yet Available
 	for _, im := range all {
-		byID[im.Region+"/"+im.ID] = im
 		role := im.Tags[policy.TagRole]
 		srcID := im.Tags[policy.TagSourceImage]
 		if role == policy.RoleCopy && (im.Status == ecsx.StatusCreating || im.Status == ecsx.StatusWaiting) {
@@ -127,18 +125,27 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 		c.addKept(it, keptSourceRegion(im))
 	}
 
-	// Snapshots still referenced by an image that stays must survive.
-	deleting := map[string]bool{}
+	// The images to delete (kept whole for deleteOne), and the snapshots of every image
+	// that stays: those must survive.
+	doomed := make(map[string]ecsx.Image, len(deletes))
 	for _, dec := range deletes {
-		deleting[dec.Image.Region+"/"+dec.Image.ID] = true
+		doomed[dec.Image.Region+"/"+dec.Image.ID] = ecsx.Image{}
 	}
 	referenced := map[string]bool{}
-	for k, im := range byID {
-		if !deleting[k] {
-			for _, s := range im.Snapshots {
-				referenced[im.Region+"/"+s] = true
+	for region, imgs := range inv.images {
+		kept := imgs[:0]
+		for _, im := range imgs {
+			k := region + "/" + im.ID
+			if _, ok := doomed[k]; ok {
+				doomed[k] = im
+				continue
 			}
+			for _, s := range im.Snapshots {
+				referenced[region+"/"+s] = true
+			}
+			kept = append(kept, im)
 		}
+		inv.images[region] = kept
 	}
 
 	// The catalog is rebuilt first, from the images the plan keeps: it never points at an
@@ -147,18 +154,11 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	// stopped at its deadline, or killed, has its catalog already written. An image whose
 	// delete then fails is not the newest of its instance (the planner keeps that one), so
 	// the catalog is the same as after the deletes; if it were, the next sync adds it back.
-	remaining := &inventory{images: map[string][]ecsx.Image{}}
-	for region, imgs := range inv.images {
-		for _, im := range imgs {
-			if !deleting[region+"/"+im.ID] {
-				remaining.images[region] = append(remaining.images[region], im)
-			}
-		}
-	}
-	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), remaining, true, &c)
+	// It reads the filtered inventory, not a copy: the sync's peak holds one inventory.
+	sum.CatalogSynced = r.syncCatalogs(ctx, r.pol.DestinationRegions(), inv, true, &c)
 
 	each(ctx, r.conc, deletes, func(ctx context.Context, dec retention.Decision) {
-		r.deleteOne(ctx, dec, byID[dec.Image.Region+"/"+dec.Image.ID], referenced, &c)
+		r.deleteOne(ctx, dec, doomed[dec.Image.Region+"/"+dec.Image.ID], referenced, &c)
 	})
 	sum.Kept, sum.Deleted, sum.Planned = c.get("kept"), c.get("deleted"), c.get("planned")
 	sum.SnapshotsLeft = c.get("snapshot-left")
