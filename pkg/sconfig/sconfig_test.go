@@ -65,7 +65,7 @@ func TestLoadRepoSYaml(t *testing.T) {
 	}
 	wantEnv := []string{"DR_ACCEPTED_EVENT_TYPES", "DR_ECS_ENDPOINT", "DR_ECS_SCHEME", "DR_LOG_LEVEL", "DR_OSS_ENDPOINT",
 		"DR_POLICY", "DR_RDS_ENDPOINT", "DR_SLS_ENDPOINT", "DR_SLS_LOGSTORE", "DR_SLS_PROJECT"}
-	wantRetries := map[string]int{"create-image": 2, "copy-image": 3, "cleanup": 2, "rds-offsite": 2, "dr-drill": 0}
+	wantRetries := map[string]int{"create-image": 2, "copy-image": 3, "cleanup": 4, "rds-offsite": 2, "dr-drill": 0}
 	wantTimeout := map[string]time.Duration{"rds-offsite": time.Hour}
 	for _, f := range p.Functions {
 		if f.Name != "ecs-image-dr-"+f.Resource || f.Region != "cn-hangzhou" || f.Runtime != "go1" || f.Handler != "main" ||
@@ -268,8 +268,8 @@ func TestValidateSchemaRefusesViolations(t *testing.T) {
 			[]string{"resources.cleanup.props.region:", "mars-north-1"}},
 		{"description not a string", "description: Timer -> delete", "description: 5\n      x: Timer -> delete",
 			[]string{"resources.cleanup.props.description:", "string"}},
-		{"logConfig without logstore", "        logstore: ${vars.slsLogstore}\n        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 2\n      # Retention runs in 8 shards",
-			"        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 2\n      # Retention runs in 8 shards",
+		{"logConfig without logstore", "        logstore: ${vars.slsLogstore}\n        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 4\n      # Retention runs in 8 shards",
+			"        enableRequestMetrics: true\n        logBeginRule: None # one entry per line: every stdout line is one JSON record\n      environmentVariables: *environment\n      asyncInvokeConfig:\n        maxAsyncRetryAttempts: 4\n      # Retention runs in 8 shards",
 			[]string{"resources.cleanup.props.logConfig", "logstore"}},
 		{"trigger without config", "          qualifier: LATEST\n          triggerConfig:\n            cronExpression: 'CRON_TZ=Asia/Shanghai 0 0 2 * * *'\n            enable: true\n            payload: '{\"action\":\"create\"}'\n",
 			"          qualifier: LATEST\n",
