@@ -63,9 +63,9 @@ type DayConfig struct {
 // account's quota (hundreds), each instance with its own CPU; here every process shares
 // the machine's cores with the local cloud, and on the scaled clock their CPU time is
 // what inflates simulated durations: on the 2-core machine, 4 instances per function made
-// nearly every cleanup and deep-reconcile shard run out its 600 s (one at a time: the
-// retries only) and doubled the copy delay, so the default is 1 and -fleet-instances
-// raises it on a machine with cores to spare.
+// nearly every cleanup and deep-reconcile shard run out its 600 s (one at a time: none)
+// and the copy delay grew (p99 1h37m against 1h2m), and 2 timed out 39 attempts, so the
+// default is 1 and -fleet-instances raises it on a machine with cores to spare.
 const DefaultFleetInstances = 1
 
 // DayResult is what one fleet day measured.

@@ -91,7 +91,7 @@ type Options struct {
 	// instance and starts another for a concurrent invocation, up to the account's quota,
 	// so timers, retries and events of one function run side by side. Default 1: one
 	// invocation of a function at a time (the others queue), which keeps small tests
-	// deterministic; the fleet day sets more.
+	// deterministic; the fleet day takes more with -fleet-instances.
 	MaxInstances int
 	// StartTimeout bounds (wall clock) how long a new instance may take to poll the
 	// runtime API. Default 10s.
