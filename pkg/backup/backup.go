@@ -178,7 +178,7 @@ func (r *run) fail(ctx context.Context, c *collector, action string, it Item, er
 // failure turns a call error into a failed Item.
 func failure(it Item, err error) Item {
 	it.ErrorCode = ecsx.Code(err)
-	it.Retryable = ecsx.IsRetryable(err)
+	it.Retryable = ecsx.IsRetryable(err) || errors.Is(err, ErrListingStopped)
 	if it.Reason == "" {
 		it.Reason = CapString(err.Error(), maxReason)
 	}

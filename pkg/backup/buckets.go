@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -105,7 +106,14 @@ func (r *run) markBuckets(ctx context.Context, region, prefix string) {
 func (r *run) listRegion(ctx context.Context, region string, buckets []string) ([]ecsx.Image, error) {
 	if buckets != nil {
 		var out []ecsx.Image
-		for _, b := range buckets {
+		for i, b := range buckets {
+			// Listing is work too: past the soft deadline the rest of the region is not
+			// listed (a run cannot judge or copy on half a region), so the invocation ends
+			// within its timeout and the next run lists again.
+			if sd, past := pastSoft(ctx); past {
+				sd.notStarted("bucket listings", len(buckets)-i)
+				return nil, fmt.Errorf("bucket %s: %w", b, ErrListingStopped)
+			}
 			imgs, err := r.ecs.DescribeImages(ctx, region, ecsx.ImageQuery{Statuses: ecsx.AllImageStatuses,
 				Tags: managedFilter(r.pol, map[string]string{policy.TagBucket: b}), Keep: r.imageInShard})
 			if err != nil {
@@ -123,6 +131,10 @@ func (r *run) listRegion(ctx context.Context, region string, buckets []string) (
 	r.tagBuckets(ctx, region, imgs)
 	return imgs, nil
 }
+
+// ErrListingStopped: a listing left unfinished because the soft deadline had passed
+// (retryable: the next run lists again).
+var ErrListingStopped = errors.New("listing stopped at the soft deadline; the next run lists again")
 
 // tagBuckets gives the images of a full listing that lack it (or carry a wrong one) their
 // bucket tag, and marks the shard's buckets of region complete once none is left. It

@@ -2,12 +2,15 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ecsx"
 	"github.com/ecsdr/ecs-image-dr/pkg/policy"
@@ -380,5 +383,57 @@ func TestCreateAgainSummarizesWhatIsDone(t *testing.T) {
 	}
 	if n := len(e.records(map[string]string{"action": "skip", "level": "DEBUG"})); n < 30 {
 		t.Fatalf("%d debug skip records, want one per instance", n)
+	}
+}
+
+// stopAfterBuckets moves the soft deadline past once n bucket listings have been made.
+type stopAfterBuckets struct {
+	ecsx.API
+	n    int
+	seen atomic.Int32
+	past *atomic.Bool
+}
+
+func (s *stopAfterBuckets) DescribeImages(ctx context.Context, region string, q ecsx.ImageQuery) ([]ecsx.Image, error) {
+	if q.Tags[policy.TagBucket] != "" && int(s.seen.Add(1)) >= s.n {
+		s.past.Store(true)
+	}
+	return s.API.DescribeImages(ctx, region, q)
+}
+
+// A shard past its soft deadline in the middle of listing its buckets stops listing: it
+// neither judges on half a region nor runs into its timeout; nothing is deleted, the
+// catalog is left, and the run says what it did not list (the FC retry lists again).
+func TestShardListingStopsAtSoftDeadline(t *testing.T) {
+	t.Parallel()
+	e := shardFleet(t, 24)
+	marks := &memMarks{}
+	e.withReads(marks)
+	for range 3 {
+		e.day(t, 4)
+	}
+	if marks.count(bucketMarks) == 0 {
+		t.Fatal("no bucket marked after three sharded days: the shard would list in full")
+	}
+	var past atomic.Bool
+	d := e.deps()
+	d.ECS = &stopAfterBuckets{API: e.fake, n: 2, past: &past}
+	d.Shard = policy.Shard{Index: 1, Count: 4}
+	syncs, deletes := len(e.cat.syncs), e.fake.count("DeleteImage")
+	ctx := WithSoftDeadline(context.Background(), t0.Add(time.Hour), func() time.Time {
+		if past.Load() {
+			return t0.Add(2 * time.Hour)
+		}
+		return t0
+	})
+	_, err := d.Cleanup(ctx)
+	if !errors.Is(err, ErrListingStopped) {
+		t.Fatalf("Cleanup past its soft deadline while listing: err %v, want ErrListingStopped", err)
+	}
+	if left := Remaining(ctx); left["bucket listings"] == 0 {
+		t.Errorf("remaining = %v, want the bucket listings not made", left)
+	}
+	if n := e.fake.count("DeleteImage") - deletes; n != 0 || len(e.cat.syncs) != syncs {
+		t.Errorf("after a stopped listing: %d deletes, %d catalog syncs, want none", n, len(e.cat.syncs)-syncs)
 	}
 }
