@@ -172,9 +172,8 @@ func (d Deps) Cleanup(ctx context.Context) (CleanupSummary, error) {
 	return sum, failedError("cleanup", retryableOnly(sum.Failed))
 }
 
-// deleteOne deletes one planned image and then its snapshots; it reports whether the
-// image is gone.
-func (r *run) deleteOne(ctx context.Context, dec retention.Decision, img ecsx.Image, referenced map[string]bool, c *collector) bool {
+// deleteOne deletes one planned image and then its snapshots.
+func (r *run) deleteOne(ctx context.Context, dec retention.Decision, img ecsx.Image, referenced map[string]bool, c *collector) {
 	im := dec.Image
 	it := Item{Region: im.Region, Instance: im.InstanceID, Image: im.ID, SourceImage: im.SourceImageID, Reason: strings.Join(dec.Reasons, "; ")}
 	if isFailed(im.Status) && img.Tags[policy.TagFailureRecorded] != "true" {
@@ -187,7 +186,7 @@ func (r *run) deleteOne(ctx context.Context, dec retention.Decision, img ecsx.Im
 		it.Reason = fmt.Sprintf("would delete (%s); snapshots %s", strings.Join(dec.Reasons, "; "), strings.Join(im.SnapshotIDs, ","))
 		r.record(ctx, "delete", ResultDryRun, it, nil, time.Time{})
 		c.add("planned", it)
-		return false
+		return
 	}
 	started := time.Now()
 	err := r.ecs.DeleteImage(ctx, im.Region, im.ID, false) // never Force: in-use images stay
@@ -201,10 +200,10 @@ func (r *run) deleteOne(ctx context.Context, dec retention.Decision, img ecsx.Im
 		it.Reason, it.ErrorCode = "in use by an instance", ecsx.Code(err)
 		r.record(ctx, "keep", ResultSkipped, it, nil, started)
 		c.addKept(it, keptSourceRegion(im))
-		return false
+		return
 	default:
 		r.fail(ctx, c, "delete", failure(it, err), err, started)
-		return false
+		return
 	}
 	c.add("deleted", it)
 	// After the image: ECS refuses to delete a snapshot an image references.
@@ -235,7 +234,6 @@ func (r *run) deleteOne(ctx context.Context, dec retention.Decision, img ecsx.Im
 			c.add("snapshot-left", sit)
 		}
 	}
-	return true
 }
 
 // retryRecords are the failed images cleanup keeps: the last failed attempt of an
