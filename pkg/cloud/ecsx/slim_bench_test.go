@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
-	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
-
 	"github.com/ecsdr/ecs-image-dr/pkg/localcloud/core"
 	lcecs "github.com/ecsdr/ecs-image-dr/pkg/localcloud/ecs"
 )
@@ -128,20 +125,7 @@ func BenchmarkListImages(b *testing.B) {
 		for b.Loop() {
 			var out []Image
 			for page := 1; len(out) < benchImages; page++ {
-				req := ecs.CreateDescribeImagesRequest()
-				req.RegionId, req.ImageOwnerAlias, req.Status = region, "self", strings.Join(AllImageStatuses, ",")
-				req.PageNumber, req.PageSize = requests.NewInteger(page), requests.NewInteger(100)
-				resp, err := c.DescribeImages(req)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, im := range resp.Images.Image {
-					img, err := fullImage(im, region)
-					if err != nil {
-						b.Fatal(err)
-					}
-					out = append(out, img)
-				}
+				out = append(out, sdkImagesPage(b, c, region, page)...)
 			}
 		}
 	})

@@ -147,20 +147,7 @@ func TestSlimDecodeMatchesSDK(t *testing.T) {
 	t.Run("DescribeImages", func(t *testing.T) {
 		var got, want []Image
 		for _, r := range []string{region, dest} {
-			req := ecs.CreateDescribeImagesRequest()
-			req.RegionId, req.ImageOwnerAlias, req.Status = r, "self", strings.Join(AllImageStatuses, ",")
-			req.PageSize = requests.NewInteger(100)
-			resp, err := c.DescribeImages(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, im := range resp.Images.Image {
-				img, err := fullImage(im, r)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want = append(want, img)
-			}
+			want = append(want, sdkImagesPage(t, c, r, 1)...)
 			g, err := a.DescribeImages(ctx, r, ImageQuery{Statuses: AllImageStatuses})
 			if err != nil {
 				t.Fatal(err)
@@ -205,6 +192,28 @@ func TestSlimDecodeMatchesSDK(t *testing.T) {
 		}
 		compareDecoded(t, got, want)
 	})
+}
+
+// sdkImagesPage is one page (100) of the region's images through the SDK's generated
+// types, converted as the adapter did before the slim decode: the reference it must match.
+func sdkImagesPage(tb testing.TB, c *ecs.Client, region string, page int) []Image {
+	tb.Helper()
+	req := ecs.CreateDescribeImagesRequest()
+	req.RegionId, req.ImageOwnerAlias, req.Status = region, "self", strings.Join(AllImageStatuses, ",")
+	req.PageNumber, req.PageSize = requests.NewInteger(page), requests.NewInteger(100)
+	resp, err := c.DescribeImages(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := make([]Image, 0, len(resp.Images.Image))
+	for _, im := range resp.Images.Image {
+		img, err := fullImage(im, region)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, img)
+	}
+	return out
 }
 
 // compareDecoded requires equal decodings and every leaf field set in at least one item.
