@@ -40,22 +40,32 @@ func TestMemorySettings(t *testing.T) {
 
 // The budget's limit holds while the live heap leaves room under it; a live heap that
 // outgrows it raises the limit to half above it (plus what is not heap), so the GC
-// never collects continuously.
+// never collects continuously; past the budget the room grows with the overrun, up to
+// the guard, and GOGC follows so that the limit decides.
 func TestLimitForKeepsRoomAboveTheLiveHeap(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
-	base := int64(26 * mib)
+	base, guard := int64(26*mib), int64(144*mib)
 	for _, c := range []struct {
-		name string
-		m    memSample
-		want int64
+		name  string
+		guard int64
+		m     memSample
+		want  int64
+		pct   int
 	}{
-		{"small live heap: the budget", memSample{live: 8 * mib, nonHeap: 6 * mib}, base},
-		{"live heap at the budget: raised", memSample{live: 24 * mib, nonHeap: 6 * mib}, 42 * mib},
-		{"nothing measured: the budget", memSample{}, base},
+		{"small live heap: the budget", guard, memSample{live: 8 * mib, nonHeap: 6 * mib}, base, 50},
+		{"live heap near the budget: half above it", guard, memSample{live: 12 * mib, nonHeap: 6 * mib}, base, 50},
+		{"live heap and non-heap at the budget: half above it", guard, memSample{live: 20 * mib, nonHeap: 6 * mib}, 36 * mib, 50},
+		// 24+6 = 30 MiB: 4 MiB past the budget, 16 MiB more room than half (36+6+16 = 58)
+		{"past the budget: room grows with the overrun", guard, memSample{live: 24 * mib, nonHeap: 6 * mib}, 58 * mib, 116},
+		{"far past the budget: the guard", guard, memSample{live: 80 * mib, nonHeap: 8 * mib}, guard, 70},
+		{"past the guard: half above the live heap", guard, memSample{live: 100 * mib, nonHeap: 8 * mib}, 158 * mib, 50},
+		{"no guard known: half above the live heap", 0, memSample{live: 24 * mib, nonHeap: 6 * mib}, 42 * mib, 50},
+		{"nothing measured: the budget", guard, memSample{}, base, 50},
 	} {
-		if got := limitFor(base, c.m); got != c.want {
-			t.Errorf("%s: limit %d MiB, want %d MiB", c.name, got/mib, c.want/mib)
+		got, pct := limitFor(base, c.guard, 50, c.m)
+		if got != c.want || pct != c.pct {
+			t.Errorf("%s: limit %d MiB, GOGC %d; want %d MiB, %d", c.name, got/mib, pct, c.want/mib, c.pct)
 		}
 	}
 }
@@ -72,7 +82,7 @@ func TestKeepRoomRaisesTheLimitAboveTheLiveHeap(t *testing.T) {
 	runtime.GC()
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { keepRoom(1<<20, time.Millisecond, stop); close(done) }()
+	go func() { keepRoom(1<<20, 0, 0, time.Millisecond, stop); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	var limit int64
 	for time.Now().Before(deadline) {

@@ -194,14 +194,14 @@ func ranked(refs []ref) []ref {
 	return out
 }
 
-// listRefs lists every object of one kind, grouped by subject and region. Keys that are
-// not ours are ignored. The listing is read page by page (ossx.Each): only the refs are
-// held, not every object's listing entry as well.
-func listRefs(ctx context.Context, s ossx.Store, bucket, policy string, k Kind) (map[group][]ref, error) {
+// listRefs lists every object of one kind, grouped by subject and region, and keeps the
+// groups keep accepts (nil: all). Keys that are not ours are ignored. The listing is read
+// page by page (ossx.Each): only the kept refs are held, not every object's listing entry.
+func listRefs(ctx context.Context, s ossx.Store, bucket, policy string, k Kind, keep func(group) bool) (map[group][]ref, error) {
 	prefix := kindPrefix(policy, k)
 	out := map[group][]ref{}
 	err := ossx.Each(ctx, s, bucket, prefix, func(o ossx.ObjectInfo) error {
-		if r, ok := parseKey(prefix, o.Key); ok {
+		if r, ok := parseKey(prefix, o.Key); ok && (keep == nil || keep(r.group)) {
 			out[r.group] = append(out[r.group], r)
 		}
 		return nil
@@ -449,15 +449,22 @@ func (w *Writer) SyncScope(ctx context.Context, policy string, entries []Entry, 
 		}
 		incoming = mergeLegacy(incoming, carry)
 	}
-	groups, err := listRefs(ctx, w.store, w.bucket, policy, KindImage)
+	given := make(map[group]bool, len(incoming))
+	for _, e := range incoming {
+		given[refOf(e).group] = true
+	}
+	// Only the groups this sync speaks for are held: those given and those in scope (a
+	// shard's sync reads the whole listing but keeps an eighth of it). The superseded
+	// objects of other groups are their own shard's, or the next Put's, to delete.
+	groups, err := listRefs(ctx, w.store, w.bucket, policy, KindImage, func(g group) bool {
+		return given[g] || (removeMissing && scope(g.subject))
+	})
 	if err != nil {
 		return fmt.Errorf("catalog: sync %s: %w", policy, err)
 	}
-	given := make(map[group]bool, len(incoming))
 	var writes []Entry
 	for _, e := range incoming {
 		r := refOf(e)
-		given[r.group] = true
 		if cur := ranked(groups[r.group]); len(cur) > 0 && (cur[0].id == r.id || cur[0].beats(r)) {
 			continue
 		}
@@ -620,7 +627,7 @@ func Read(ctx context.Context, s ossx.Store, bucket, policy string) ([]Entry, er
 	if err := validatePolicy(policy); err != nil {
 		return nil, err
 	}
-	groups, err := listRefs(ctx, s, bucket, policy, KindImage)
+	groups, err := listRefs(ctx, s, bucket, policy, KindImage, nil)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: read %s: %w", policy, err)
 	}

@@ -104,7 +104,7 @@ func ReadDatabases(ctx context.Context, s ossx.Store, bucket, policy string) ([]
 	if err := validatePolicy(policy); err != nil {
 		return nil, err
 	}
-	groups, err := listRefs(ctx, s, bucket, policy, KindDatabase)
+	groups, err := listRefs(ctx, s, bucket, policy, KindDatabase, nil)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: read databases %s: %w", policy, err)
 	}

@@ -174,7 +174,7 @@ func Index(ctx context.Context, s ossx.Store, bucket, policy string) ([]IndexEnt
 	if err := validatePolicy(policy); err != nil {
 		return nil, err
 	}
-	groups, err := listRefs(ctx, s, bucket, policy, KindImage)
+	groups, err := listRefs(ctx, s, bucket, policy, KindImage, nil)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: index %s: %w", policy, err)
 	}

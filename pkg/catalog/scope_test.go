@@ -4,6 +4,9 @@ import (
 	"context"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/ecsdr/ecs-image-dr/pkg/cloud/ossx"
 )
 
 // A scoped sync removes the missing entries of the instances it speaks for and leaves
@@ -40,5 +43,47 @@ func TestSyncScopeRemovesOnlyInScope(t *testing.T) {
 	}
 	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, []string{"i-c/cn-shanghai=m-c1"}) {
 		t.Fatalf("a full-scope sync left %v", got)
+	}
+}
+
+// A scoped sync holds and tidies only the groups it speaks for: a superseded object of
+// another shard's instance is left to that shard (the listing's refs of the other
+// seven-eighths of a fleet are not kept in memory).
+func TestSyncScopeLeavesOtherShardsSuperseded(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	w := f.writer(nil)
+	ctx := context.Background()
+	all := []Entry{ent("i-a", "cn-shanghai", "m-a1", t0), ent("i-c", "cn-shanghai", "m-c1", t0)}
+	if err := w.Sync(ctx, "prod", all, true); err != nil {
+		t.Fatal(err)
+	}
+	// A Put killed before deleting its loser leaves two objects of i-c.
+	old := ent("i-c", "cn-shanghai", "m-c0", t0.Add(-24*time.Hour))
+	r := refOf(old)
+	body, err := encodeImage("prod", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.store.Put(ctx, bkt, objectKey("prod", KindImage, r), body, ossx.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(f.objects("prod"))
+	shardA := func(inst string) bool { return inst == "i-a" }
+	if err := w.SyncScope(ctx, "prod", []Entry{ent("i-a", "cn-shanghai", "m-a1", t0)}, shardA); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.objects("prod")); got != before {
+		t.Fatalf("i-a's shard sync: %d objects, want %d (i-c's superseded object is another shard's)", got, before)
+	}
+	shardC := func(inst string) bool { return inst == "i-c" }
+	if err := w.SyncScope(ctx, "prod", []Entry{ent("i-c", "cn-shanghai", "m-c1", t0)}, shardC); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(f.objects("prod")); got != before-1 {
+		t.Fatalf("i-c's shard sync: %d objects, want %d (its superseded object deleted)", got, before-1)
+	}
+	if got := ids(mustRead(t, f, "prod")); !slices.Equal(got, []string{"i-a/cn-shanghai=m-a1", "i-c/cn-shanghai=m-c1"}) {
+		t.Fatalf("catalog %v", got)
 	}
 }
