@@ -98,3 +98,38 @@ func TestKeepRoomRaisesTheLimitAboveTheLiveHeap(t *testing.T) {
 		t.Fatalf("limit %d MiB with 32 MiB live: want at least 48 MiB (the live heap and half)", limit>>20)
 	}
 }
+
+// Past the budget keepRoom grows the room toward the guard and raises GOGC with it (the
+// real runtime): a 32 MiB live heap, a 1 MiB budget and a 200 MiB guard get a limit near
+// the guard and a GC percent that leaves the limit to decide.
+func TestKeepRoomGrowsTheRoomPastTheBudget(t *testing.T) {
+	prevLimit := debug.SetMemoryLimit(-1)
+	prevPct := debug.SetGCPercent(50)
+	defer func() { debug.SetMemoryLimit(prevLimit); debug.SetGCPercent(prevPct) }()
+	live := make([][]byte, 32)
+	for i := range live {
+		live[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { keepRoom(1<<20, 200<<20, 50, time.Millisecond, stop); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	var limit int64
+	var pct int
+	for time.Now().Before(deadline) {
+		limit = debug.SetMemoryLimit(-1)
+		pct = debug.SetGCPercent(-1)
+		debug.SetGCPercent(pct)
+		if limit >= 150<<20 && pct > 100 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	<-done
+	runtime.KeepAlive(live)
+	if limit < 150<<20 || limit > 200<<20 || pct <= 100 {
+		t.Fatalf("limit %d MiB, GOGC %d with 32 MiB live past a 1 MiB budget: want 150-200 MiB (toward the 200 MiB guard) and GOGC above 100", limit>>20, pct)
+	}
+}
