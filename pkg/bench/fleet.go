@@ -60,6 +60,7 @@ type call struct {
 	status    int
 	throttled bool
 	imageID   string // CopyImage: the source image
+	dest      string // CopyImage: the destination region
 }
 
 // fleet is one emulated account with n protected instances spread over the source regions.
@@ -174,7 +175,7 @@ func (f *fleet) count(next http.Handler) http.Handler {
 		c := call{action: get("Action"), at: f.env.Clock.Now(), status: rec.status,
 			throttled: rec.status >= 400 && bytes.Contains(rec.head, []byte("Throttling"))}
 		if c.action == "CopyImage" {
-			c.imageID = get("ImageId")
+			c.imageID, c.dest = get("ImageId"), get("DestinationRegionId")
 		}
 		if c.action == "CopyImage" && c.status == 200 {
 			f.copiesOK.Add(1)

@@ -241,8 +241,10 @@ func RunPipeline(cfg PipelineConfig) (PipelineResult, error) {
 		if c.at.After(last) {
 			last = c.at
 		}
-		if av, ok := available[c.imageID]; ok && !seen[c.imageID] {
-			seen[c.imageID] = true
+		// Every destination's copy counts (its first accepted CopyImage), not only the
+		// image's first copy: a late second copy is a late copy.
+		if av, ok := available[c.imageID]; ok && !seen[c.imageID+"/"+c.dest] {
+			seen[c.imageID+"/"+c.dest] = true
 			delays = append(delays, c.at.Sub(av))
 		}
 	}
