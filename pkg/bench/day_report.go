@@ -30,9 +30,9 @@ const DefaultFleetSpeed = 40
 
 // DefaultFleetWindow is the fleet day's default span from 01:50: the create timer (02:00),
 // the image events, the pending timer, the eight cleanup shards (04:00 on), the eight
-// deep-reconcile shards (05:20 on) and the drill and RPO ticks of those hours. The rest
-// of the day runs only those ticks again on the same state.
-const DefaultFleetWindow = 4*time.Hour + 30*time.Minute
+// deep-reconcile shards (05:20 on), rds-offsite's 06:30 run and the drill and RPO ticks of
+// those hours. The rest of the day runs only those ticks again on the same state.
+const DefaultFleetWindow = 4*time.Hour + 45*time.Minute
 
 func (o Options) fleetSpeed() float64 {
 	switch {

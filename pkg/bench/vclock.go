@@ -68,23 +68,43 @@ func (v *vclock) Sleep(ctx context.Context, d time.Duration) error {
 func (v *vclock) begin() { v.inflight.Add(1); v.activity.Add(1) }
 func (v *vclock) end()   { v.inflight.Add(-1); v.activity.Add(1) }
 
-// quiet waits until nothing moved across settle rounds: yields to the other goroutines
-// (careful: short wall pauses as well, for a long jump).
-func (v *vclock) quiet(ctx context.Context, careful bool) bool {
+// How sure the driver makes itself that the system is quiet before a step: settle rounds
+// that must see nothing move, and the wall pause of each. A step within 20 ms of virtual
+// time needs little (a worker it misses starts a few ms late); a longer jump (to a
+// timer) would strand a worker that is between two calls; a jump of a second or more (to
+// an image build, a copy's completion: minutes) strands it for minutes, so it waits
+// longest. A goroutine is invisible between the server's answer and its next call (the
+// SDK reads and decodes the answer, the run computes): on the loaded 2-core machine that
+// outlasted 3 pauses of 300 µs often enough that a pipeline now and then ended 9
+// simulated minutes late (a copy's completion jumped to with a copy not yet asked for).
+type settle struct {
+	rounds int
+	pause  time.Duration // 0: yield only (50 µs on the last round)
+}
+
+var (
+	settleStep = settle{rounds: 3}
+	settleJump = settle{rounds: 3, pause: 300 * time.Microsecond}
+	settleLong = settle{rounds: 5, pause: 2 * time.Millisecond}
+)
+
+// quiet waits until nothing moved across the settle rounds: yields to the other
+// goroutines and pauses as s says.
+func (v *vclock) quiet(ctx context.Context, s settle) bool {
 	t0 := time.Now()
 	defer func() { v.quietNs.Add(int64(time.Since(t0))) }()
 	stable := 0
 	last := v.activity.Load()
-	for stable < 3 {
+	for stable < s.rounds {
 		if ctx.Err() != nil {
 			return false
 		}
 		for range 20 {
 			runtime.Gosched()
 		}
-		if careful {
-			time.Sleep(300 * time.Microsecond)
-		} else if stable == 2 {
+		if s.pause > 0 {
+			time.Sleep(s.pause)
+		} else if stable == s.rounds-1 {
 			time.Sleep(50 * time.Microsecond)
 		}
 		cur := v.activity.Load()
@@ -101,14 +121,18 @@ func (v *vclock) quiet(ctx context.Context, careful bool) bool {
 // drive moves time on until ctx ends.
 func (v *vclock) drive(ctx context.Context) {
 	for ctx.Err() == nil {
-		if !v.quiet(ctx, false) {
+		if !v.quiet(ctx, settleStep) {
 			return
 		}
 		next := v.next()
-		if next.Sub(v.clock.Now()) > 20*time.Millisecond {
+		if d := next.Sub(v.clock.Now()); d > 20*time.Millisecond {
 			// A long jump (to a timer, a build): be sure first that nobody is between
-			// two calls, or the jump would strand them minutes late.
-			if !v.quiet(ctx, true) {
+			// two calls, or the jump would strand them late.
+			s := settleJump
+			if d >= time.Second {
+				s = settleLong
+			}
+			if !v.quiet(ctx, s) {
 				return
 			}
 			next = v.next()

@@ -22,7 +22,7 @@ func main() {
 	fspeed := flag.Float64("fleet-speed", 0, "simulated seconds per wall second in the fleet day (0: 40; -1: a manual clock)")
 	sfile := flag.String("s", "s.yaml", "the project's s.yaml (its code paths hold make build's binaries)")
 	finst := flag.Int("fleet-instances", 0, "instances per function on the fleet day's FC runtime (default 1: one invocation of a function at a time; FC scales out, but here instances share the cores)")
-	window := flag.Duration("fleet-window", 0, "simulated time the fleet day drives from 01:50 (default 4h30m)")
+	window := flag.Duration("fleet-window", 0, "simulated time the fleet day drives from 01:50 (default 4h45m: through rds-offsite's 06:30 run)")
 	cpuprof := flag.String("cpuprofile", "", "write the bench process's CPU profile here")
 	skip := flag.String("skip", "", "comma list: skip the scenarios whose name contains one of these (e.g. fleet-day,memory)")
 	parallel := flag.Int("parallel", 1, "scenarios run at once (pipelines, baselines, event costs, planning, functions); >1 only on an idle machine: under load it skews the pipelines' virtual time")
