@@ -112,7 +112,7 @@ func limitFor(base, guard int64, pct int, m memSample) (int64, int) {
 	used := int64(m.live + m.nonHeap)
 	follow := int64(m.live/roomDen*roomNum + m.nonHeap)
 	over := used - base
-	if over <= 0 || guard <= follow {
+	if over <= 0 || guard <= follow || m.live == 0 {
 		return max(base, follow), pct
 	}
 	limit := min(follow+overrunRoom*over, guard)

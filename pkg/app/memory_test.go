@@ -62,6 +62,7 @@ func TestLimitForKeepsRoomAboveTheLiveHeap(t *testing.T) {
 		{"past the guard: half above the live heap", guard, memSample{live: 100 * mib, nonHeap: 8 * mib}, 158 * mib, 50},
 		{"no guard known: half above the live heap", 0, memSample{live: 24 * mib, nonHeap: 6 * mib}, 42 * mib, 50},
 		{"nothing measured: the budget", guard, memSample{}, base, 50},
+		{"no live heap measured, non-heap past the budget: no growth", guard, memSample{nonHeap: 30 * mib}, 30 * mib, 50},
 	} {
 		got, pct := limitFor(base, c.guard, 50, c.m)
 		if got != c.want || pct != c.pct {

@@ -399,7 +399,8 @@ func parseImage(data []byte, policy string, r ref) (*Entry, error) {
 // writes only what changed: an entry is written when the catalog has nothing as new for
 // its instance and region (by data age: DataTime, else CreationTime; on a tie the smaller
 // ImageID); an entry for the image already stored writes nothing (the first observation,
-// and its RPO, is kept). Superseded objects are deleted. An instance/region absent from
+// and its RPO, is kept). Superseded objects of the instances/regions it speaks for (those
+// given, and with removeMissing every one) are deleted. An instance/region absent from
 // entries is removed only if removeMissing is true (after cleanup). Invalid entries are
 // refused before anything is written.
 //
