@@ -71,11 +71,10 @@ func TestLimitForKeepsRoomAboveTheLiveHeap(t *testing.T) {
 	}
 }
 
-// keepRoom reads the real runtime: with a budget far below a live heap of 32 MiB, the
-// limit it sets leaves that heap room (the process is not left collecting continuously).
-func TestKeepRoomRaisesTheLimitAboveTheLiveHeap(t *testing.T) {
-	prev := debug.SetMemoryLimit(-1)
-	defer debug.SetMemoryLimit(prev)
+// keepRoomOver32MiB runs keepRoom (a 1 MiB budget, guard and pct as given) on the real
+// runtime with 32 MiB live until ok holds for the limit and GC percent it reads (or 5 s),
+// and returns the last of them. The caller restores the runtime's settings.
+func keepRoomOver32MiB(guard int64, pct int, ok func(limit int64, pct int) bool) (int64, int) {
 	live := make([][]byte, 32)
 	for i := range live {
 		live[i] = make([]byte, 1<<20)
@@ -83,11 +82,15 @@ func TestKeepRoomRaisesTheLimitAboveTheLiveHeap(t *testing.T) {
 	runtime.GC()
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { keepRoom(1<<20, 0, 0, time.Millisecond, stop); close(done) }()
+	go func() { keepRoom(1<<20, guard, pct, time.Millisecond, stop); close(done) }()
 	deadline := time.Now().Add(5 * time.Second)
 	var limit int64
+	var gc int
 	for time.Now().Before(deadline) {
-		if limit = debug.SetMemoryLimit(-1); limit >= 48<<20 && limit < 1<<40 {
+		limit = debug.SetMemoryLimit(-1)
+		gc = debug.SetGCPercent(-1)
+		debug.SetGCPercent(gc)
+		if ok(limit, gc) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -95,7 +98,16 @@ func TestKeepRoomRaisesTheLimitAboveTheLiveHeap(t *testing.T) {
 	close(stop)
 	<-done
 	runtime.KeepAlive(live)
-	if limit < 48<<20 || limit >= 1<<40 {
+	return limit, gc
+}
+
+// keepRoom reads the real runtime: with a budget far below a live heap of 32 MiB, the
+// limit it sets leaves that heap room (the process is not left collecting continuously).
+func TestKeepRoomRaisesTheLimitAboveTheLiveHeap(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	inRange := func(limit int64, _ int) bool { return limit >= 48<<20 && limit < 1<<40 }
+	if limit, _ := keepRoomOver32MiB(0, 0, inRange); !inRange(limit, 0) {
 		t.Fatalf("limit %d MiB with 32 MiB live: want at least 48 MiB (the live heap and half)", limit>>20)
 	}
 }
@@ -107,30 +119,8 @@ func TestKeepRoomGrowsTheRoomPastTheBudget(t *testing.T) {
 	prevLimit := debug.SetMemoryLimit(-1)
 	prevPct := debug.SetGCPercent(50)
 	defer func() { debug.SetMemoryLimit(prevLimit); debug.SetGCPercent(prevPct) }()
-	live := make([][]byte, 32)
-	for i := range live {
-		live[i] = make([]byte, 1<<20)
-	}
-	runtime.GC()
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { keepRoom(1<<20, 200<<20, 50, time.Millisecond, stop); close(done) }()
-	deadline := time.Now().Add(5 * time.Second)
-	var limit int64
-	var pct int
-	for time.Now().Before(deadline) {
-		limit = debug.SetMemoryLimit(-1)
-		pct = debug.SetGCPercent(-1)
-		debug.SetGCPercent(pct)
-		if limit >= 150<<20 && pct > 100 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(stop)
-	<-done
-	runtime.KeepAlive(live)
-	if limit < 150<<20 || limit > 200<<20 || pct <= 100 {
+	grown := func(limit int64, pct int) bool { return limit >= 150<<20 && limit <= 200<<20 && pct > 100 }
+	if limit, pct := keepRoomOver32MiB(200<<20, 50, grown); !grown(limit, pct) {
 		t.Fatalf("limit %d MiB, GOGC %d with 32 MiB live past a 1 MiB budget: want 150-200 MiB (toward the 200 MiB guard) and GOGC above 100", limit>>20, pct)
 	}
 }
