@@ -76,7 +76,8 @@ func (v *vclock) end()   { v.inflight.Add(-1); v.activity.Add(1) }
 // longest. A goroutine is invisible between the server's answer and its next call (the
 // SDK reads and decodes the answer, the run computes): on the loaded 2-core machine that
 // outlasted 3 pauses of 300 µs often enough that a pipeline now and then ended 9
-// simulated minutes late (a copy's completion jumped to with a copy not yet asked for).
+// simulated minutes late (most likely a copy's completion jumped to with a copy not yet
+// asked for).
 type settle struct {
 	rounds int
 	pause  time.Duration // 0: yield only (50 µs on the last round)
