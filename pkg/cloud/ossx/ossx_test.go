@@ -104,17 +104,25 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 }
 
-func TestListFollowsAllPages(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t, nil)
-	var want []string
-	for i := range 2100 {
-		k := fmt.Sprintf("cat/p/%04d +%%.json", i)
-		want = append(want, k)
+// seedKeys puts n objects named by format (one %d) into bkt, each holding its key, and
+// returns the keys in order.
+func seedKeys(t *testing.T, f *fixture, format string, n int) []string {
+	t.Helper()
+	keys := make([]string, 0, n)
+	for i := range n {
+		k := fmt.Sprintf(format, i)
+		keys = append(keys, k)
 		if err := f.svc.PutObject("bkt", k, []byte(k)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return keys
+}
+
+func TestListFollowsAllPages(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	want := seedKeys(t, f, "cat/p/%04d +%%.json", 2100)
 	if err := f.svc.PutObject("bkt", "other/x", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -254,14 +262,7 @@ type listOnly struct{ Store }
 func TestEachPagesAndStops(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	var want []string
-	for i := range 1500 {
-		k := fmt.Sprintf("cat/e/%04d.json", i)
-		want = append(want, k)
-		if err := f.svc.PutObject("bkt", k, []byte(k)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	want := seedKeys(t, f, "cat/e/%04d.json", 1500)
 	s := f.store(t)
 	for name, st := range map[string]Store{"client": s, "List only": listOnly{s}} {
 		var got []string
